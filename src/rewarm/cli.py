@@ -1,0 +1,66 @@
+"""Command-line entry point: verbs -> functions, nothing else.
+
+Each verb lives in `rewarm.commands.<module>` with two functions,
+`add_arguments(parser)` and `run(args) -> int`. Modules are imported only when
+their verb runs, so `rewarm --help` and light verbs stay fast (no torch import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rewarm import __version__
+from rewarm.errors import UserError
+
+# verb -> (module under rewarm.commands, one-line help)
+VERBS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "continual pre-training vs re-training on built-in real text"),
+    "prepare": ("prepare", "turn each domain's corpus into memory-mapped token shards"),
+    "train": ("train", "run or resume the stages of a config"),
+    "eval": ("eval", "held-out loss of a checkpoint on every domain"),
+    "report": ("report", "forgetting, stability gap, comparison, plots and HTML report"),
+    "schedule": ("schedule", "list, show and plot learning-rate schedules"),
+    "fit": ("fit", "fit a loss-curve law to logged curves"),
+    "predict": ("predict", "predict the loss curve of a schedule from a fitted law"),
+    "plan": ("plan", "rank candidate schedules by predicted final loss"),
+    "export": ("export", "write a checkpoint as a Hugging Face model directory"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rewarm",
+        description="Continual pre-training of language models without forgetting.",
+    )
+    parser.add_argument("--version", action="version", version=f"rewarm {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb, (module, help_text) in VERBS.items():
+        p = sub.add_parser(verb, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        # Arguments are added lazily in main() for the chosen verb only.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    if verb in VERBS:
+        module = importlib.import_module(f"rewarm.commands.{VERBS[verb][0]}")
+        sub = parser._subparsers._group_actions[0].choices[verb]  # type: ignore[union-attr]
+        module.add_arguments(sub)
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(f"rewarm.commands.{args._module}")
+    try:
+        return int(module.run(args) or 0)
+    except UserError as err:
+        print(f"rewarm {args.verb}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rewarm {args.verb}: interrupted", file=sys.stderr)
+        return 130

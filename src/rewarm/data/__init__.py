@@ -1,0 +1,1 @@
+"""Token data: sources, tokenizers, memory-mapped shards, stage mixtures with replay."""
