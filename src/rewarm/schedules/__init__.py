@@ -1,0 +1,24 @@
+"""Learning-rate schedules for continual pre-training: pure multipliers of progress.
+
+Every schedule is a multiplier m(t) of the stage's peak LR at position t (tokens in run
+configs); `StagePlan` composes one per stage into the absolute LR at any global position.
+Nothing here imports torch except `rewarm.schedules.torch_adapter`.
+
+Formulas and papers: docs/schedules.md. Contract: docs/architecture.md.
+"""
+
+from rewarm.schedules.fingerprint import describe_change
+from rewarm.schedules.kinds import KINDS
+from rewarm.schedules.plan import StagePlan, StageSpec
+from rewarm.schedules.schedule import Schedule, build, resolve_spec, validate_spec
+
+__all__ = [
+    "KINDS",
+    "Schedule",
+    "StagePlan",
+    "StageSpec",
+    "build",
+    "describe_change",
+    "resolve_spec",
+    "validate_spec",
+]

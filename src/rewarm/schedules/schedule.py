@@ -1,0 +1,101 @@
+"""One schedule: a resolved spec turned into a pure multiplier function of position.
+
+`build(spec, total)` checks the spec (see `validate_spec`) and returns a `Schedule`;
+`Schedule(t)` is the multiplier of the stage's peak LR at position t in [0, total]
+(positions outside are clamped), and `Schedule.values(ts)` the same for a numpy array.
+
+Warmup, shared by every kind (Goyal et al. 2017; s0 = warmup_start, 1/100 in Hägele et
+al. 2024): on [0, W), m = s0 + (m(W) - s0) t / W where m(W) is the body's value at W
+(1 for every kind that starts at its peak, which gives m = s0 + (1 - s0) t / W).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rewarm.errors import UserError
+from rewarm.schedules.kinds import KINDS
+from rewarm.schedules.params import resolve_params
+
+
+def resolve_spec(spec: Any, total: float, where: str) -> dict[str, Any]:
+    """Check `spec` and return it with every default filled in (a new dict).
+
+    Raises `UserError` starting with `where` and naming the key at fault.
+    """
+    if not isinstance(spec, dict):
+        raise UserError(f"{where} must be a table with a 'kind', got {spec!r}")
+    if isinstance(total, bool) or not isinstance(total, int | float) or not total > 0:
+        raise UserError(f"{where}: the schedule's length must be > 0, got {total!r}")
+    if "kind" not in spec:
+        raise UserError(f"{where}.kind is required (one of: {', '.join(KINDS)})")
+    kind = spec["kind"]
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise UserError(f"{where}.kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    info = KINDS[kind]
+    resolved = resolve_params(info.params, spec, float(total), where)
+    if info.check is not None:
+        info.check(resolved, float(total), where)
+    return resolved
+
+
+def validate_spec(spec: dict[str, Any], total: float, where: str) -> None:
+    """Raise `UserError` (starting with `where`, naming the key) if `spec` is not a valid
+    schedule of length `total`: unknown kind or key, wrong type, a length or position
+    beyond `total`, phases out of order, a shape that needs final_ratio > 0..."""
+    resolve_spec(spec, total, where)
+
+
+class Schedule:
+    """The multiplier m(t) of a stage's peak LR; pure, immutable, vectorised.
+
+    `start_ratio`, when given, replaces the spec's warmup_start: a stage plan passes the
+    previous stage's final LR over this stage's peak for `rewarm` with start="previous".
+    """
+
+    def __init__(self, spec: dict[str, Any], total: float, start_ratio: float | None = None):
+        self.spec = spec  # resolved
+        self.total = float(total)
+        self.kind = spec["kind"]
+        self._body = KINDS[self.kind].make(spec, self.total)
+        self.warmup = float(spec["warmup"])
+        self.start_ratio = float(spec["warmup_start"] if start_ratio is None else start_ratio)
+        self._target = float(self._eval_body(np.array([self.warmup]))[0])
+
+    def _eval_body(self, t: np.ndarray) -> np.ndarray:
+        # Unused np.where branches may divide by zero or overflow; their values are dropped.
+        with np.errstate(all="ignore"):
+            return np.asarray(self._body(t), dtype=np.float64)
+
+    def values(self, positions: Any) -> np.ndarray:
+        """Multipliers at an array of positions (clamped to [0, total])."""
+        t = np.clip(np.asarray(positions, dtype=np.float64), 0.0, self.total)
+        m = self._eval_body(t)
+        if self.warmup > 0:
+            s0 = self.start_ratio
+            ramp = s0 + (self._target - s0) * (t / self.warmup)
+            m = np.where(t < self.warmup, ramp, m)
+        return m
+
+    def __call__(self, position: float) -> float:
+        """The multiplier at one position (a float); an array gives `values(array)`."""
+        if np.ndim(position) > 0:
+            return self.values(position)  # type: ignore[return-value]
+        return float(self.values(np.array([position], dtype=np.float64))[0])
+
+    multiplier = __call__
+
+    @property
+    def end_value(self) -> float:
+        """The multiplier at the schedule's last position."""
+        return self(self.total)
+
+    def __repr__(self) -> str:
+        return f"Schedule({self.spec!r}, total={self.total:g})"
+
+
+def build(spec: dict[str, Any], total: float, *, start_ratio: float | None = None) -> Schedule:
+    """Check `spec` and build its `Schedule` over positions [0, total]."""
+    return Schedule(resolve_spec(spec, total, "schedule"), total, start_ratio)
