@@ -1,0 +1,101 @@
+"""Every metric of every run in one place: what the tables, figures and HTML show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rewarm.evaluation import metrics as m
+from rewarm.evaluation.compare import Comparison, RunView, compare, detect_baseline
+from rewarm.evaluation.timeline import Timeline, timeline_of
+from rewarm.report.records import RunLog
+
+WINDOWS = (10, 100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    """The continual-evaluation metrics of one run (see rewarm.evaluation.metrics)."""
+
+    log: RunLog
+    timeline: Timeline
+    matrix: m.LossMatrix
+    bpb_matrix: m.LossMatrix
+    average_seen: list[float]
+    forgetting: list[dict[str, float]]
+    bwt: float | None
+    bwt_terms: dict[str, float]
+    fwt: dict[int, dict[str, float]]
+    gaps: list[m.StabilityGap]
+    worst: m.WorstCase
+    wf: dict[int, dict[str, float]]
+    compute: m.Compute
+    eps: float
+
+    @property
+    def name(self) -> str:
+        return self.log.name
+
+    def view(self) -> RunView:
+        return RunView(
+            name=self.name,
+            path=self.log.path,
+            timeline=self.timeline,
+            compute=self.compute,
+            config=self.log.config,
+            step_tokens={t.step: t.tokens for t in self.log.trains},
+        )
+
+
+def _eval_tokens_per_domain(log: RunLog) -> int | None:
+    section = log.config.get("eval", {})
+    value = section.get("tokens_per_domain") if isinstance(section, dict) else None
+    return int(value) if isinstance(value, int | float) else None
+
+
+def summarize(log: RunLog, eps: float = 0.01) -> RunSummary:
+    """Compute every metric of one run from its records."""
+    tl = timeline_of(log)
+    r = m.loss_matrix(tl)
+    bwt, terms = m.backward_transfer(tl, r)
+    start = log.start
+    return RunSummary(
+        log=log,
+        timeline=tl,
+        matrix=r,
+        bpb_matrix=m.loss_matrix(tl, "bits_per_byte"),
+        average_seen=m.average_seen_loss(tl, r),
+        forgetting=m.forgetting(tl, r),
+        bwt=bwt,
+        bwt_terms=terms,
+        fwt=m.forward_transfer(tl),
+        gaps=m.stability_gaps(tl, eps),
+        worst=m.worst_case(tl),
+        wf={w: m.windowed_forgetting(tl, w) for w in WINDOWS},
+        compute=m.compute(
+            tl,
+            flops_per_token=None if start is None else start.flops_per_token,
+            non_embedding_params=None if start is None else start.non_embedding_params,
+            eval_tokens_per_domain=_eval_tokens_per_domain(log),
+        ),
+        eps=eps,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Study:
+    """Several runs, the baseline among them (if any) and each run's comparison."""
+
+    runs: list[RunSummary]
+    baseline: int | None
+    comparisons: list[Comparison]
+
+
+def study(logs: list[RunLog], baseline: str | None = None, eps: float = 0.01) -> Study:
+    """Summaries of all runs plus their comparison with the re-training baseline."""
+    runs = [summarize(log, eps) for log in logs]
+    views = [r.view() for r in runs]
+    b = detect_baseline(views, baseline)
+    comps = (
+        [] if b is None else [compare(v, views[b], views) for i, v in enumerate(views) if i != b]
+    )
+    return Study(runs=runs, baseline=b, comparisons=comps)
