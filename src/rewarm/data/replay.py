@@ -1,0 +1,111 @@
+"""Replay specs: validation and the per-policy domain weights.
+
+A stage's `replay = { fraction, policy, domains, alpha, interval, source }` replaces
+a share `fraction` of every global batch with windows from domains trained in
+earlier stages (replacement, as in Ibrahim et al. 2024, "Simple and Scalable
+Strategies to Continually Pre-train LLMs"; the batch size never changes).
+
+Policies (weights over the replay domains j, normalised to sum 1):
+
+- `uniform`: w_j = 1.
+- `proportional`: w_j = tokens drawn from j in all earlier stages (replay included).
+
+A domain that no earlier stage trained can still be replayed with `source = "all"`:
+it stands for data the model saw before this run (e.g. a sample of a Hugging Face
+model's pre-training corpus). It counts as trained just before stage 0 (age k + 1
+for `power-law`) and, for `proportional`, with weight = its whole training split.
+- `power-law`: w_j = (k - last_j)^-alpha, k the current stage index, last_j the last
+  earlier stage that trained j (time counted in stages). Gandhi et al. 2024,
+  "Catastrophic Interference is Mitigated in Naturalistic Power-Law Learning
+  Environments": revisits whose probability decays as a power law of the time
+  since the task was last seen.
+- `recall-interval`: domains weighted as `proportional`; replayed sequences are
+  presented twice, exactly `interval` optimizer steps apart (Kang et al. 2025,
+  "Do Your Best and Get Enough Rest for Continual Learning": spacing the recall of
+  the same samples by a fixed interval; they found ~3-4x the plain interval best).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewarm.errors import UserError
+
+POLICIES = ("uniform", "proportional", "power-law", "recall-interval")
+SOURCES = ("seen", "all")
+KEYS = ("fraction", "policy", "domains", "alpha", "interval", "source")
+DEFAULTS: dict[str, Any] = {
+    "fraction": 0.0,
+    "policy": "uniform",
+    "alpha": 1.0,
+    "interval": 4,
+    "source": "seen",
+}
+
+
+def trained_before(cfg: Any, stage_index: int) -> list[str]:
+    """Domains with a positive mix weight in some stage before `stage_index` (declared order)."""
+    seen = {d for st in cfg.stages[:stage_index] for d, w in st.mix.items() if w > 0}
+    return [d for d in cfg.domains if d in seen]
+
+
+def last_trained(cfg: Any, stage_index: int, domain: str) -> int:
+    """Index of the last stage before `stage_index` that trained `domain`; -1 when none did
+    (pre-run data replayed with `source = "all"` counts as trained just before stage 0)."""
+    trained = [j for j in range(stage_index) if cfg.stages[j].mix.get(domain, 0) > 0]
+    return max(trained, default=-1)
+
+
+def resolve(replay: dict[str, Any], cfg: Any, stage_index: int) -> dict[str, Any]:
+    """The replay spec with defaults filled in (call after validate_replay)."""
+    out = {**DEFAULTS, **replay}
+    out["fraction"] = float(out["fraction"])
+    if "domains" not in replay:
+        out["domains"] = trained_before(cfg, stage_index)
+    return out
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def validate_replay(replay: dict[str, Any], cfg: Any, stage_index: int, where: str) -> None:
+    """Check a stage's replay table; raise UserError starting with `where`."""
+    for key in replay:
+        if key not in KEYS:
+            raise UserError(f"{where}: unknown key {key!r} (known: {', '.join(KEYS)})")
+    source = replay.get("source", DEFAULTS["source"])
+    if stage_index == 0 and (source != "all" or "domains" not in replay):
+        raise UserError(
+            f"{where}: the first stage cannot replay (no earlier stage); to replay data the "
+            "model saw before this run, name it in domains and set source = \"all\""
+        )
+    frac = replay.get("fraction", 0.0)
+    if not _is_number(frac) or not 0 <= frac < 1:
+        raise UserError(f"{where}.fraction must be a number in [0, 1), got {frac!r}")
+    policy = replay.get("policy", DEFAULTS["policy"])
+    if policy not in POLICIES:
+        raise UserError(f"{where}.policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    if source not in SOURCES:
+        raise UserError(f"{where}.source must be 'seen' or 'all', got {source!r}")
+    alpha = replay.get("alpha", DEFAULTS["alpha"])
+    if not _is_number(alpha) or alpha <= 0:
+        raise UserError(f"{where}.alpha must be a number > 0, got {alpha!r}")
+    interval = replay.get("interval", DEFAULTS["interval"])
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise UserError(f"{where}.interval must be an integer >= 1 (steps), got {interval!r}")
+    earlier = trained_before(cfg, stage_index)
+    domains = replay.get("domains", earlier)
+    if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+        raise UserError(f"{where}.domains must be an array of domain names")
+    for d in domains:
+        if d not in cfg.domains:
+            raise UserError(f"{where}.domains names an undeclared domain {d!r}")
+        if d not in earlier and source != "all":
+            raise UserError(
+                f"{where}.domains: {d!r} is not trained in an earlier stage "
+                f"(trained before: {', '.join(earlier) or 'none'}); set source = \"all\" to "
+                "replay data from before this run"
+            )
+    if frac > 0 and not domains:
+        raise UserError(f"{where}: no earlier-stage domain to replay")

@@ -1,0 +1,219 @@
+"""Tokenizers: `byte`, `bpe` (trained locally) and `hf:PATH` (a local model directory).
+
+All three share one interface: `encode(str) -> list[int]`, `encode_batch(texts)`,
+`decode(ids) -> str`, `vocab_size`, `eos_id`, `identity() -> dict`, `save(dir)` and
+`to_hf()` (a `transformers.PreTrainedTokenizerFast`, used by `rewarm export`).
+The identity is recorded in every shard manifest: shards made with another
+tokenizer are never read.
+
+- `byte`: ids 0-255 are the UTF-8 bytes, 256 is `<|endoftext|>`; vocab 257.
+- `bpe`: byte-level BPE (Sennrich et al. 2016; GPT-2's byte-to-unicode alphabet)
+  trained with the `tokenizers` library on a sample of the configured domains
+  (`tokenizer.sample_bytes`, `tokenizer.vocab_size`), saved under
+  `data_dir/tokenizer/`; its identity is the SHA-256 of its JSON.
+- `hf:PATH`: `AutoTokenizer.from_pretrained(PATH, local_files_only=True)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewarm.errors import UserError
+
+EOS = "<|endoftext|>"
+TOKENIZER_JSON = "tokenizer.json"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ByteTokenizer:
+    """UTF-8 bytes plus one end-of-document token."""
+
+    kind = "byte"
+    vocab_size = 257
+    eos_id = 256
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def encode_array(self, text: str) -> np.ndarray:
+        return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        return [self.encode_array(t) for t in texts]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        data = bytes(int(i) for i in ids if int(i) < 256)
+        return data.decode("utf-8", errors="replace")
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "byte", "vocab_size": self.vocab_size, "eos_id": self.eos_id}
+
+    def _backend(self) -> Any:
+        """A `tokenizers.Tokenizer` with the same ids: byte-level BPE without merges."""
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+        alphabet = _bytes_to_unicode()
+        vocab = {alphabet[b]: b for b in range(256)}
+        vocab[EOS] = self.eos_id
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.add_special_tokens([EOS])
+        return tok
+
+    def to_hf(self) -> Any:
+        return _fast(self._backend())
+
+    def save(self, directory: str | Path) -> None:
+        self.to_hf().save_pretrained(str(directory))
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible map from bytes to printable unicode characters."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    keep += list(range(ord("®"), ord("ÿ") + 1))
+    out, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            out[b] = chr(b)
+        else:
+            out[b] = chr(256 + extra)
+            extra += 1
+    return out
+
+
+def _fast(backend: Any) -> Any:
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, eos_token=EOS, bos_token=EOS, unk_token=None, pad_token=EOS
+    )
+
+
+class BackendTokenizer:
+    """A `tokenizers.Tokenizer` (trained BPE, or the fast backend of an HF tokenizer)."""
+
+    def __init__(self, backend: Any, kind: str, eos_id: int, hf: Any = None) -> None:
+        self.backend = backend
+        self.kind = kind
+        self.eos_id = eos_id
+        self._hf = hf
+        self.vocab_size = int(backend.get_vocab_size(with_added_tokens=True))
+        if hf is not None:
+            self.vocab_size = max(self.vocab_size, len(hf))
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.backend.encode(text, add_special_tokens=False).ids)
+
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        # The Rust library encodes a batch on all its threads (RAYON_NUM_THREADS).
+        encs = self.backend.encode_batch(texts, add_special_tokens=False)
+        return [np.asarray(e.ids, dtype=np.int64) for e in encs]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.backend.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "vocab_size": self.vocab_size,
+            "eos_id": self.eos_id,
+            "sha256": _sha256(self.backend.to_str().encode()),
+        }
+
+    def to_hf(self) -> Any:
+        return self._hf if self._hf is not None else _fast(self.backend)
+
+    def save(self, directory: str | Path) -> None:
+        self.to_hf().save_pretrained(str(directory))
+
+
+Tokenizer = ByteTokenizer | BackendTokenizer
+
+
+def train_bpe(texts: Iterator[str], vocab_size: int) -> BackendTokenizer:
+    """Train a byte-level BPE on `texts`; `<|endoftext|>` is the first id (0)."""
+    from tokenizers import Tokenizer as RustTokenizer
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    tok = RustTokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return BackendTokenizer(tok, "bpe", eos_id=tok.token_to_id(EOS))
+
+
+def load_bpe(directory: Path) -> BackendTokenizer:
+    from tokenizers import Tokenizer as RustTokenizer
+
+    tok = RustTokenizer.from_file(str(directory / TOKENIZER_JSON))
+    eos = tok.token_to_id(EOS)
+    if eos is None:
+        raise UserError(f"{directory / TOKENIZER_JSON}: no {EOS} token")
+    return BackendTokenizer(tok, "bpe", eos_id=eos)
+
+
+def load_hf(path: str) -> BackendTokenizer:
+    """A local Hugging Face tokenizer directory (never the network)."""
+    from transformers import AutoTokenizer
+
+    directory = Path(path)
+    if not directory.is_dir():
+        raise UserError(f"tokenizer.kind: hf:{path}: not a directory")
+    try:
+        hf = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    except Exception as err:  # transformers raises many types for a bad directory
+        raise UserError(f"tokenizer.kind: hf:{path}: cannot load tokenizer: {err}") from None
+    backend = getattr(hf, "backend_tokenizer", None)
+    if backend is None:
+        raise UserError(f"tokenizer.kind: hf:{path}: needs a fast tokenizer (tokenizer.json)")
+    eos = hf.eos_token_id
+    if eos is None:
+        raise UserError(f"tokenizer.kind: hf:{path}: the tokenizer has no eos token")
+    tok = BackendTokenizer(backend, "hf", eos_id=int(eos), hf=hf)
+    # The identity hashes the serialised backend, plus the path for the reader.
+    tok.path = str(directory.resolve())  # type: ignore[attr-defined]
+    return tok
+
+
+def tokenizer_meta_matches(directory: Path, meta: dict[str, Any]) -> bool:
+    try:
+        saved = json.loads((directory / "rewarm_tokenizer.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return saved == meta and (directory / TOKENIZER_JSON).exists()
+
+
+def bpe_dir(cfg: Any) -> Path:
+    return Path(cfg.data_dir) / "tokenizer"
+
+
+def load_tokenizer(cfg: Any) -> Tokenizer:
+    """The tokenizer of `cfg.tokenizer.kind`; a `bpe` one must already be trained.
+
+    `rewarm.data.prepare.prepare` trains and saves the BPE tokenizer when missing.
+    """
+    kind = cfg.tokenizer.kind
+    if kind == "byte":
+        return ByteTokenizer()
+    if kind.startswith("hf:"):
+        return load_hf(kind[3:])
+    directory = bpe_dir(cfg)
+    if not (directory / TOKENIZER_JSON).exists():
+        raise UserError(f"{directory}: no trained BPE tokenizer; run `rewarm prepare CONFIG`")
+    return load_bpe(directory)
