@@ -78,7 +78,7 @@ def validate_replay(replay: dict[str, Any], cfg: Any, stage_index: int, where: s
     if stage_index == 0 and (source != "all" or "domains" not in replay):
         raise UserError(
             f"{where}: the first stage cannot replay (no earlier stage); to replay data the "
-            "model saw before this run, name it in domains and set source = \"all\""
+            'model saw before this run, name it in domains and set source = "all"'
         )
     frac = replay.get("fraction", 0.0)
     if not _is_number(frac) or not 0 <= frac < 1:
@@ -104,7 +104,7 @@ def validate_replay(replay: dict[str, Any], cfg: Any, stage_index: int, where: s
         if d not in earlier and source != "all":
             raise UserError(
                 f"{where}.domains: {d!r} is not trained in an earlier stage "
-                f"(trained before: {', '.join(earlier) or 'none'}); set source = \"all\" to "
+                f'(trained before: {", ".join(earlier) or "none"}); set source = "all" to '
                 "replay data from before this run"
             )
     if frac > 0 and not domains:
