@@ -1,0 +1,26 @@
+"""Every recipe in recipes/ is a valid config (keys, types, schedules, replay)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rewarm.config import load_config
+from rewarm.schedules import StagePlan
+
+RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.toml"))
+
+
+def test_there_are_recipes():
+    assert len(RECIPES) >= 3
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_recipe_loads_and_its_plan_is_sane(path):
+    cfg = load_config(path)
+    plan = StagePlan.from_config(cfg)
+    total = sum(st.tokens for st in cfg.stages)
+    lrs = plan.lrs(__import__("numpy").linspace(0, total, 500))
+    assert (lrs >= 0).all() and lrs.max() <= max(cfg.stage_lr(i) for i in range(len(cfg.stages)))
+    assert lrs.max() > 0
