@@ -1,0 +1,89 @@
+"""`rewarm train CONFIG [--set key=value ...] [--allow-changes KEYS]`: run or resume.
+
+Also what `torchrun --nproc_per_node=N -m rewarm train CONFIG` runs on every rank.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="CONFIG", help="run config (TOML)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.lr=3e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--allow-changes",
+        default="",
+        metavar="KEYS",
+        help="comma-separated keys (or sections, e.g. 'stages') that may differ from the "
+        "existing run's config when resuming",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rewarm.config import load_config
+    from rewarm.errors import UserError
+    from rewarm.model.hf import check_init
+    from rewarm.train import changes
+
+    cfg = load_config(args.config, args.set)
+    check_init(cfg)
+    if cfg.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UserError(
+            f"{cfg.source}: train.tensorboard = true needs the tensorboard package "
+            "(pip install tensorboard)"
+        )
+    main = int(os.environ.get("RANK", "0")) == 0
+    allowed = [k.strip() for k in args.allow_changes.split(",") if k.strip()]
+    try:
+        diff = changes.check(cfg, allowed)
+    except changes.ConfigChanged as err:
+        if main:
+            print("\n".join(err.diff), file=sys.stderr)
+        raise
+    if diff and main:
+        for key, (old, new) in diff.items():
+            print(f"rewarm train: allowed change {key}: {old!r} -> {new!r}", file=sys.stderr)
+        if _schedule_changed(cfg):
+            print(
+                "rewarm train: the learning-rate schedule changed; resuming at the saved "
+                "position on the new schedule",
+                file=sys.stderr,
+            )
+
+    from rewarm.train.trainer import NonFiniteError, train
+
+    try:
+        state = train(cfg, progress=not args.no_progress)
+    except NonFiniteError as err:
+        if main:
+            print(f"rewarm train: {err}", file=sys.stderr)
+        return 1
+    if main:
+        print(
+            f"rewarm train: {cfg.run.name}: {state.step} steps, {state.tokens:,} tokens; "
+            f"metrics in {cfg.run_dir / 'metrics.jsonl'}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _schedule_changed(cfg: object) -> bool:
+    from rewarm.schedules import StagePlan
+    from rewarm.train.changes import previous_config
+
+    old = previous_config(cfg.run_dir)  # type: ignore[attr-defined]
+    return (
+        old is not None
+        and StagePlan.from_config(old).fingerprint() != StagePlan.from_config(cfg).fingerprint()
+    )

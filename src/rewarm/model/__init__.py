@@ -1,0 +1,1 @@
+"""Models: Llama-style presets, local Hugging Face causal LMs, rewarm checkpoints, export."""

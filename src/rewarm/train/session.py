@@ -1,0 +1,314 @@
+"""Everything the loop needs, built once: data, model, optimizer, sampler, plan,
+evaluator, metrics log, and the loop state (fresh or restored from a checkpoint).
+
+Build order matters for exact resume and for data parallelism:
+seed -> data -> model (weights from the checkpoint, if resuming) -> wrap (DDP or
+FSDP2) -> optimizer (state from the checkpoint) -> sampler (state) -> RNG states
+(restored last, after everything that draws random numbers at build time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import platform
+import random
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewarm import __version__, checkpoint
+from rewarm.config import Config, dump_toml
+from rewarm.errors import UserError
+from rewarm.evaluation.evaluator import DomainEval, Evaluator
+from rewarm.model.accounting import ModelStats, model_stats
+from rewarm.model.hf import build_model
+from rewarm.train import distributed, optim, throughput
+from rewarm.train.changes import RESOLVED
+from rewarm.train.distributed import DistEnv
+from rewarm.train.records import MetricsLog, NullLog, Progress
+
+
+@dataclass
+class LoopState:
+    """Where the loop is; saved in every checkpoint's state.json as `loop`."""
+
+    stage: int = 0
+    """Index of the current stage (== number of stages when the run is done)."""
+    stage_step: int = 0
+    """Optimizer steps done in the current stage."""
+    step: int = 0
+    """Optimizer steps done in the run (skipped non-finite steps included)."""
+    tokens: int = 0
+    """Training tokens consumed (global batch tokens x steps)."""
+    stage_started: bool = False
+    """The current stage's start record, optimizer reset and evaluation are done."""
+    nonfinite_skips: int = 0
+    metrics_lines: int = 0
+    """Lines of metrics.jsonl written up to this state (resume truncates to it)."""
+
+
+@dataclass
+class Session:
+    cfg: Config
+    env: DistEnv
+    model: torch.nn.Module
+    """The unwrapped model (FSDP2-sharded in place under train.fsdp)."""
+    forward: torch.nn.Module
+    """What the training step calls: DDP and/or torch.compile around `model`."""
+    no_sync: Callable[[], contextlib.AbstractContextManager]
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    params: list[torch.nn.Parameter]
+    optimizer: torch.optim.AdamW
+    sampler: Any
+    plan: Any
+    evaluator: Evaluator
+    log: MetricsLog | NullLog
+    progress: Progress
+    stats: ModelStats
+    peak_flops: float
+    stage_steps: list[int]
+    """Optimizer steps of each stage: ceil(stage.tokens / batch_tokens)."""
+    stage_starts: list[int]
+    """Plan position (tokens) where each stage starts: the sum of earlier stages' tokens."""
+    state: LoopState = field(default_factory=LoopState)
+    last_eval: tuple[int, list[DomainEval]] | None = None
+    """(step, results) of the latest evaluation; a stage start reuses its predecessor's end."""
+    model_config_json: str = ""
+    tokenizer_dir: Path = Path()
+    """The tokenizer's Hugging Face files (from `to_hf()`), copied into each checkpoint."""
+
+    @property
+    def ckpt_root(self) -> Path:
+        return self.cfg.run_dir / "checkpoints"
+
+    def position(self) -> int:
+        """Plan position of the next step's first token."""
+        s = self.state
+        return self.stage_starts[s.stage] + s.stage_step * self.cfg.train.batch_tokens
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """JSON-safe RNG states of python, numpy, torch (and CUDA)."""
+    np_state = np.random.get_state()
+    py = random.getstate()
+    out: dict[str, Any] = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [np_state[0], np_state[1].tolist(), *(x for x in np_state[2:])],
+        "torch": torch.get_rng_state().tolist(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
+    return out
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
+
+
+def config_hash(cfg: Config) -> str:
+    return hashlib.sha256(dump_toml(cfg.to_dict()).encode()).hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    import transformers
+
+    return {
+        "rewarm": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def load_data(cfg: Config, env: DistEnv, progress: bool) -> tuple[dict[str, Any], Any]:
+    """Prepare shards on rank 0 (others wait, then open them); the tokenizer."""
+    from rewarm.data import prepare, shards, tokenizer
+
+    domains = prepare.prepare(cfg, progress=progress) if env.is_main else None
+    distributed.barrier(env)
+    if domains is None:
+        domains = {name: shards.open_domain(cfg.data_dir / name) for name in cfg.domains}
+    return domains, tokenizer.load_tokenizer(cfg)
+
+
+def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session:
+    from rewarm.data.mixture import MixtureSampler
+    from rewarm.schedules import StagePlan
+
+    t = cfg.train
+    rows = t.batch_tokens // t.seq_len
+    if rows % env.world_size:
+        raise UserError(
+            f"{cfg.source}: train.batch_tokens / train.seq_len = {rows} sequences must divide "
+            f"evenly over {env.world_size} processes"
+        )
+    seed_everything(cfg.run.seed)
+    domains, tok = load_data(cfg, env, progress)
+    ckpt = checkpoint.latest(cfg.run_dir / "checkpoints")
+    saved = checkpoint.read_state(ckpt) if ckpt is not None else None
+
+    model = build_model(cfg, tok.vocab_size, getattr(tok, "eos_id", None))
+    if saved is not None:
+        checkpoint.assign_weights(model, checkpoint.load_weights(ckpt), str(ckpt))
+    stats = model_stats(model, t.seq_len)
+    model_config_json = model.config.to_json_string()
+    model.to(env.device)
+    wrapped = distributed.wrap(model, env, t.fsdp)
+    forward = torch.compile(wrapped) if t.compile else wrapped
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = optim.build_optimizer(model, t, env.device)
+    if saved is not None:
+        opt_state = checkpoint.load_optimizer(ckpt)
+        if opt_state is not None:
+            distributed.load_optimizer_state(
+                model, optimizer, opt_state, t.fsdp and env.distributed
+            )
+
+    sampler = MixtureSampler(cfg, domains, rank=env.rank, world_size=env.world_size)
+    if saved is not None:
+        sampler.load_state_dict(saved["sampler"])
+    cuda = env.device.type == "cuda"
+
+    def autocast() -> contextlib.AbstractContextManager:
+        if cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    micro_rows = (t.micro_batch_tokens or t.batch_tokens // env.world_size) // t.seq_len
+    evaluator = Evaluator(
+        {name: (d.heldout, d.bytes_per_token_heldout) for name, d in domains.items()},
+        tokens_per_domain=cfg.eval.tokens_per_domain,
+        seq_len=t.seq_len,
+        batch_rows=2 * micro_rows,
+        device=env.device,
+        autocast=autocast,
+        rank=env.rank,
+        world_size=env.world_size,
+        all_reduce_sum=distributed.all_reduce_sum(env),
+        inference_mode=not (t.fsdp and env.distributed),
+    )
+    stage_tokens = [st.tokens for st in cfg.stages]
+    state = LoopState(**saved["loop"]) if saved is not None else LoopState()
+    log: MetricsLog | NullLog = NullLog()
+    if env.is_main:
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        _write_resolved(cfg)
+        _save_tokenizer(tok, cfg.run_dir / "tokenizer")
+        tb = cfg.run_dir / "tensorboard" if t.tensorboard else None
+        log = MetricsLog(cfg.run_dir / "metrics.jsonl", tb)
+    log.truncate(state.metrics_lines)
+    session = Session(
+        cfg=cfg,
+        env=env,
+        model=model,
+        forward=forward,
+        no_sync=distributed.no_sync(wrapped),
+        autocast=autocast,
+        params=params,
+        optimizer=optimizer,
+        sampler=sampler,
+        plan=StagePlan.from_config(cfg),
+        evaluator=evaluator,
+        log=log,
+        progress=Progress(0, 0, enabled=False),
+        stats=stats,
+        peak_flops=throughput.peak_flops(env.device),
+        stage_steps=[-(-n // t.batch_tokens) for n in stage_tokens],
+        stage_starts=[sum(stage_tokens[:i]) for i in range(len(stage_tokens))],
+        state=state,
+        model_config_json=model_config_json,
+        tokenizer_dir=cfg.run_dir / "tokenizer",
+    )
+    _run_record(session, "resume" if saved is not None else "start", saved)
+    if saved is not None:
+        set_rng_state(saved["rng"])
+    total = sum(session.stage_steps) * t.batch_tokens
+    first = cfg.stages[min(state.stage, len(cfg.stages) - 1)].name
+    session.progress = Progress(total, state.tokens, enabled=progress and env.is_main, stage=first)
+    return session
+
+
+def _write_resolved(cfg: Config) -> None:
+    path = cfg.run_dir / RESOLVED
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _save_tokenizer(tok: Any, directory: Path) -> None:
+    tmp = directory.with_name(f".{directory.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tok.save(tmp)
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.replace(directory)
+
+
+def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
+    fields: dict[str, Any] = dict(
+        event=event,
+        step=s.state.step,
+        tokens=s.state.tokens,
+        versions=versions(),
+        device=device_name(s.env.device),
+        params=s.stats.params,
+        non_embedding_params=s.stats.non_embedding_params,
+        flops_per_token=s.stats.flops_per_token,
+        peak_flops=s.peak_flops,
+        world_size=s.env.world_size,
+        seq_len=s.cfg.train.seq_len,
+        config=s.cfg.to_dict(),
+    )
+    s.log.write("run", **fields)
+    old = (saved or {}).get("plan_fingerprint")
+    new = s.plan.fingerprint()
+    if saved is not None and old != new:
+        s.log.write(
+            "run",
+            event="schedule_changed",
+            step=s.state.step,
+            tokens=s.state.tokens,
+            old_fingerprint=old,
+            new_fingerprint=new,
+        )
+
+
+def checkpoint_state(s: Session, *, stage_end: bool) -> dict[str, Any]:
+    return {
+        "position": s.position()
+        if s.state.stage < len(s.cfg.stages)
+        else sum(st.tokens for st in s.cfg.stages),
+        "step": s.state.step,
+        "stage": s.state.stage,
+        "stage_end": stage_end,
+        "loop": asdict(s.state),
+        "sampler": s.sampler.state_dict(),
+        "rng": rng_state(),
+        "plan_fingerprint": s.plan.fingerprint(),
+        "config_hash": config_hash(s.cfg),
+        "world_size": s.env.world_size,
+    }

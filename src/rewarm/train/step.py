@@ -1,0 +1,73 @@
+"""One optimizer step: gradient accumulation over micro-batches, clipping, update.
+
+The loss of a step is the mean next-token cross-entropy over every token of the
+*global* batch: each micro-batch contributes sum(nats) / global_tokens, and
+under data parallelism the backward pass is scaled by the world size because
+DDP averages gradients across ranks. Summing the per-rank logged sums across
+ranks gives the same number as one process with the whole batch.
+
+Exactly one host synchronisation per step: the (loss, grad norm) pair is
+fetched to decide on the non-finite policy and for logging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class StepResult:
+    loss: float
+    """Mean nats per token over the global batch (summed across ranks)."""
+    grad_norm: float
+    """Global gradient L2 norm before clipping."""
+    applied: bool
+    """False when the update was skipped for a non-finite loss or gradient."""
+
+
+def micro_batch_loss(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Summed next-token cross-entropy (nats) of `tokens` (rows, seq_len + 1)."""
+    logits = model(input_ids=tokens[:, :-1]).logits  # (rows, seq, vocab)
+    return F.cross_entropy(logits.flatten(0, 1).float(), tokens[:, 1:].flatten(), reduction="sum")
+
+
+def train_step(
+    model: torch.nn.Module,
+    params: list[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    micro_batches: list[torch.Tensor],
+    *,
+    global_tokens: int,
+    world_size: int,
+    grad_clip: float,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+    no_sync: Callable[[], contextlib.AbstractContextManager],
+    all_reduce_sum: Callable[[torch.Tensor], None],
+) -> StepResult:
+    total = torch.zeros((), device=micro_batches[0].device)
+    last = len(micro_batches) - 1
+    for i, tokens in enumerate(micro_batches):
+        # Only the last micro-batch all-reduces gradients (DDP); earlier ones accumulate.
+        with no_sync() if i < last else contextlib.nullcontext(), autocast():
+            nats = micro_batch_loss(model, tokens) / global_tokens
+        (nats * world_size).backward()
+        total += nats.detach()
+    if grad_clip > 0:
+        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
+    else:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    if hasattr(norm, "full_tensor"):  # FSDP2 returns a DTensor
+        norm = norm.full_tensor()
+    all_reduce_sum(total)
+    loss, grad_norm = torch.stack([total, norm.to(total.dtype)]).tolist()
+    applied = math.isfinite(loss) and math.isfinite(grad_norm)
+    if applied:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return StepResult(loss=loss, grad_norm=grad_norm, applied=applied)

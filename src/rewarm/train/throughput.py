@@ -1,0 +1,47 @@
+"""Peak FLOP/s of the training device, for model FLOPs utilisation (MFU).
+
+MFU = achieved FLOP/s / peak FLOP/s, achieved = flops_per_token * tokens/s
+(SCIENCE.md section 6). On CUDA the peak is the vendor's dense bf16 figure for
+known devices; elsewhere it is measured with a large matrix product (fp32 on a
+CPU, the dtype the CPU trains in).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+# Dense bf16 tensor-core peaks (no sparsity), from the vendors' data sheets.
+CUDA_PEAKS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
+
+
+def measure_matmul_flops(
+    device: torch.device, dtype: torch.dtype, n: int = 1024, reps: int = 8
+) -> float:
+    """Best FLOP/s over `reps` timed n x n products (the best rep: a peak, not a mean)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / max(best, 1e-9)
+
+
+def peak_flops(device: torch.device) -> float:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, peak in CUDA_PEAKS.items():
+            if key in name:
+                return peak
+        return measure_matmul_flops(device, torch.bfloat16, n=4096, reps=10)
+    # The RNG must not move: measuring would otherwise shift model init and data order.
+    with torch.random.fork_rng(devices=[]):
+        return measure_matmul_flops(device, torch.float32)

@@ -1,0 +1,225 @@
+"""The training loop: stages in order, one optimizer step at a time.
+
+`train(cfg)` builds a `Session` (data, model, optimizer, sampler, stage plan,
+evaluator, log; restored from the newest checkpoint when one exists) and runs
+`loop`, which reads top to bottom: begin a stage if needed, get a batch, set
+the LR from the stage plan, step, log, then end the stage or maybe evaluate and
+maybe checkpoint. The LR position is the plan position in tokens (the sum of
+earlier stages' `tokens` plus the tokens of this stage already consumed), so
+the schedule's state in a checkpoint is that position alone.
+
+A stage runs ceil(stage.tokens / train.batch_tokens) optimizer steps.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import torch
+
+from rewarm import checkpoint
+from rewarm.config import Config
+from rewarm.schedules.torch_adapter import apply_lr
+from rewarm.train import distributed, optim
+from rewarm.train.session import LoopState, Session, checkpoint_state, open_session
+from rewarm.train.step import StepResult, train_step
+
+
+class NonFiniteError(RuntimeError):
+    """Training stopped on a non-finite loss or gradient (train.nonfinite)."""
+
+
+def train(cfg: Config, *, progress: bool = True) -> LoopState:
+    """Run or resume every stage of `cfg`; the final loop state."""
+    done = _finished_state(cfg)
+    if done is not None:
+        return done
+    env = distributed.setup(cfg.train.device)
+    try:
+        s = open_session(cfg, env, progress=progress)
+        try:
+            loop(s)
+        finally:
+            s.progress.close()
+            s.log.close()
+        return s.state
+    finally:
+        distributed.teardown(env)
+
+
+def loop(s: Session) -> None:
+    st, cfg, t = s.state, s.cfg, s.cfg.train
+    busy = 0.0  # seconds spent in steps since the last train record
+    while st.stage < len(cfg.stages):
+        if not st.stage_started:
+            begin_stage(s)
+        tick = time.perf_counter()
+        tokens = _to_device(s.sampler.next_batch().tokens, s.env.device)
+        lr = apply_lr(s.optimizer, s.plan, s.position())
+        result = one_step(s, tokens)
+        st.step, st.stage_step = st.step + 1, st.stage_step + 1
+        st.tokens += t.batch_tokens
+        busy += time.perf_counter() - tick
+        if not result.applied:
+            on_nonfinite(s, result.loss, result.grad_norm)
+        s.progress.update(t.batch_tokens, cfg.stages[st.stage].name, result.loss, lr)
+        if st.step % t.log_every_steps == 0:
+            log_train(s, result, lr, t.batch_tokens * t.log_every_steps / max(busy, 1e-9))
+            busy = 0.0
+        if st.stage_step >= s.stage_steps[st.stage]:
+            end_stage(s)
+            continue
+        if _crossed(st.tokens, t.batch_tokens, cfg.eval.every_tokens):
+            evaluate(s)
+        if _crossed(st.tokens, t.batch_tokens, cfg.checkpoint.every_tokens):
+            save_checkpoint(s, stage_end=False)
+    s.log.write("run", event="end", step=st.step, tokens=st.tokens)
+
+
+def one_step(s: Session, tokens: torch.Tensor) -> StepResult:
+    """Forward/backward over this rank's micro-batches, clip, update (see `step`)."""
+    t = s.cfg.train
+    micro_rows = (t.micro_batch_tokens or t.batch_tokens // s.env.world_size) // t.seq_len
+    return train_step(
+        s.forward,
+        s.params,
+        s.optimizer,
+        list(tokens.split(micro_rows)),
+        global_tokens=t.batch_tokens,
+        world_size=s.env.world_size,
+        grad_clip=t.grad_clip,
+        autocast=s.autocast,
+        no_sync=s.no_sync,
+        all_reduce_sum=distributed.all_reduce_sum(s.env),
+    )
+
+
+def log_train(s: Session, result: StepResult, lr: float, tokens_per_s: float) -> None:
+    st = s.state
+    s.log.write(
+        "train",
+        step=st.step,
+        tokens=st.tokens,
+        stage=s.cfg.stages[st.stage].name,
+        lr=lr,
+        loss=result.loss,
+        grad_norm=result.grad_norm,
+        tokens_per_s=tokens_per_s,
+        mfu=s.stats.flops_per_token * tokens_per_s / s.peak_flops,
+    )
+
+
+def begin_stage(s: Session) -> None:
+    """Optimizer reset if asked, the sampler's new mixture, a `stage` record, evaluation."""
+    st, stage = s.state, s.cfg.stages[s.state.stage]
+    if st.stage > 0 and stage.optimizer_state == "reset":
+        optim.reset_state(s.optimizer)
+    s.sampler.start_stage(st.stage)
+    s.log.write(
+        "stage", stage=stage.name, index=st.stage, event="start", step=st.step, tokens=st.tokens
+    )
+    evaluate(s)
+    st.stage_started = True
+
+
+def end_stage(s: Session) -> None:
+    """Evaluation, the `stage` end record, and a checkpoint that is always kept."""
+    st, stage = s.state, s.cfg.stages[s.state.stage]
+    evaluate(s)
+    s.log.write(
+        "stage",
+        stage=stage.name,
+        index=st.stage,
+        event="end",
+        step=st.step,
+        tokens=st.tokens,
+        tokens_by_domain=s.sampler.tokens_by_domain(st.stage),
+    )
+    st.stage, st.stage_step, st.stage_started = st.stage + 1, 0, False
+    save_checkpoint(s, stage_end=True)
+
+
+def evaluate(s: Session) -> None:
+    """`eval` records for every domain; reuses results computed at this very step."""
+    st = s.state
+    if s.last_eval is None or s.last_eval[0] != st.step:
+        s.last_eval = (st.step, s.evaluator.evaluate(s.model))
+    name = s.cfg.stages[min(st.stage, len(s.cfg.stages) - 1)].name
+    for r in s.last_eval[1]:
+        s.log.write(
+            "eval",
+            step=st.step,
+            tokens=st.tokens,
+            stage=name,
+            domain=r.domain,
+            loss=r.loss,
+            bits_per_byte=r.bits_per_byte,
+        )
+
+
+def save_checkpoint(s: Session, *, stage_end: bool) -> None:
+    model_state, opt_state = distributed.full_state(
+        s.model, s.optimizer, s.env, s.cfg.train.fsdp and s.env.distributed
+    )
+    if s.env.is_main:
+        s.state.metrics_lines = s.log.lines
+        checkpoint.save(
+            s.ckpt_root,
+            s.state.step,
+            model_state=model_state,
+            model_config_json=s.model_config_json,
+            optimizer_state=opt_state,
+            state=checkpoint_state(s, stage_end=stage_end),
+            keep=s.cfg.checkpoint.keep,
+            extra=lambda d: shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER),
+        )
+    distributed.barrier(s.env)
+
+
+def on_nonfinite(s: Session, loss: float, grad_norm: float) -> None:
+    """train.nonfinite: skip the update (up to max_nonfinite_skips), or stop."""
+    st, t = s.state, s.cfg.train
+    st.nonfinite_skips += 1
+    stop = t.nonfinite == "stop" or st.nonfinite_skips > t.max_nonfinite_skips
+    s.log.write(
+        "run",
+        event="nonfinite",
+        step=st.step,
+        tokens=st.tokens,
+        loss=loss,
+        grad_norm=grad_norm,
+        action="stop" if stop else "skip",
+        skips=st.nonfinite_skips,
+    )
+    what = f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at step {st.step}"
+    if stop:
+        raise NonFiniteError(
+            f"{what}: stopped (train.nonfinite = {t.nonfinite!r}, "
+            f"{st.nonfinite_skips} skip(s), max_nonfinite_skips = {t.max_nonfinite_skips}); "
+            f"lower the LR or resume from the last checkpoint"
+        )
+    s.progress.write(
+        f"rewarm train: {what}: update skipped ({st.nonfinite_skips}/{t.max_nonfinite_skips})"
+    )
+
+
+def _crossed(tokens: int, step_tokens: int, every: int) -> bool:
+    """Did the last step cross a multiple of `every` tokens? (0 = never)"""
+    return every > 0 and tokens // every > (tokens - step_tokens) // every
+
+
+def _to_device(batch: object, device: torch.device) -> torch.Tensor:
+    x = torch.from_numpy(batch)  # type: ignore[arg-type]  # int64 (rows, seq_len + 1), no copy
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x
+
+
+def _finished_state(cfg: Config) -> LoopState | None:
+    """The final loop state if this run already finished every stage, else None."""
+    found = checkpoint.latest(cfg.run_dir / "checkpoints")
+    if found is None:
+        return None
+    loop_state = LoopState(**checkpoint.read_state(found)["loop"])
+    return loop_state if loop_state.stage >= len(cfg.stages) else None

@@ -1,0 +1,44 @@
+"""`torchrun --nproc_per_node=2` (gloo, CPU) follows the single-process loss curve."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from runhelpers import ONE_THREAD_ENV, load, records, train_losses, write_config
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process(finished, tmp_path):
+    ref = finished[0]
+    path = write_config(tmp_path, "ddp")
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "rewarm",
+        "train",
+        str(path),
+        "--no-progress",
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env=ONE_THREAD_ENV, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = load(path)
+    ddp, single = train_losses(cfg.run_dir), train_losses(ref.run_dir)
+    assert [s for s, _ in ddp] == [s for s, _ in single] == list(range(1, 13))
+    for (step, a), (_, b) in zip(ddp, single, strict=True):
+        assert a == pytest.approx(b, rel=1e-5), step
+    assert records(cfg.run_dir, "run")[0]["world_size"] == 2
+    # Only rank 0 logs: one record per step, one start, one end.
+    assert [r["event"] for r in records(cfg.run_dir, "run")] == ["start", "end"]
+    # Evaluation splits the windows over ranks and all-reduces: same numbers.
+    ev = {(r["step"], r["domain"]): r["loss"] for r in records(cfg.run_dir, "eval")}
+    ev_ref = {(r["step"], r["domain"]): r["loss"] for r in records(ref.run_dir, "eval")}
+    assert ev.keys() == ev_ref.keys()
+    assert all(ev[k] == pytest.approx(ev_ref[k], rel=1e-4) for k in ev)
