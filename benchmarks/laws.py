@@ -1,0 +1,118 @@
+"""Loss-curve laws on the public curves of Luo et al. 2025, with the papers' protocol.
+
+Fit on cosine_24000, constant_24000 and wsdcon_9; predict the other six curves
+(curves ending at step 24000 are truncated to steps < 24000; the 72000-step curves
+are predicted whole). For both model sizes and both laws, print R^2, MAE, PredE
+and WorstE over all held-out points, and the fit time; write them to
+benchmarks/results/laws.json.
+
+    python benchmarks/laws.py [--quick] [--data DIR] [--out JSON]
+
+--quick: one start and fewer iterations (a smoke run; numbers are worse).
+Published MPL targets (their README): PredE 0.00110 / 0.00142, WorstE 0.00409 / 0.00583.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from rewarm.laws.curves import read_csv
+from rewarm.laws.fit import evaluate_curves, fit, make_law
+
+FIT = ["cosine_24000", "constant_24000", "wsdcon_9"]
+HELD_OUT = [
+    "cosine_72000",
+    "constant_72000",
+    "wsd_20000_24000",
+    "wsdld_20000_24000",
+    "wsdcon_3",
+    "wsdcon_18",
+]
+TARGETS = {"25M": (0.00110, 0.00409), "100M": (0.00142, 0.00583)}
+HERE = Path(__file__).resolve().parent
+
+
+def load(data: Path, size: str, name: str):  # type: ignore[no-untyped-def]
+    c = read_csv(data / size / f"{name}.csv")
+    return c.truncated(24000) if name.endswith("_24000") else c
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="one start, fewer iterations")
+    ap.add_argument(
+        "--data", type=Path, default=HERE.parent.parent / "shared" / "data" / "loss-curves"
+    )
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "laws.json")
+    args = ap.parse_args()
+    if not (args.data / "25M").is_dir():
+        print(f"no loss curves under {args.data} (use --data)", file=sys.stderr)
+        return 2
+    starts, max_iter = (1, 100) if args.quick else (2, 200)
+    rows = []
+    for size in ("25M", "100M"):
+        train = [load(args.data, size, n) for n in FIT]
+        test = [load(args.data, size, n) for n in HELD_OUT]
+        for law_name in ("mpl", "tissue"):
+            law = make_law(law_name)
+            res = fit(train, law, starts=starts, max_iter=max_iter)
+            held = evaluate_curves(law, res.params, test)
+            rows.append(
+                {
+                    "size": size,
+                    "law": law_name,
+                    "fit_seconds": res.seconds,
+                    "params": res.params,
+                    "train": res.metrics["all"],
+                    "held_out": held["all"],
+                    "per_curve": {k: v for k, v in held.items() if k != "all"},
+                }
+            )
+            h = held["all"]
+            print(
+                f"{size:>5} {law_name:>7}  R2 {h['r2']:.5f}  MAE {h['mae']:.5f}  "
+                f"PredE {h['pred_e']:.5f}  WorstE {h['worst_e']:.5f}  fit {res.seconds:5.1f} s",
+                flush=True,
+            )
+    print()
+    print("| model | law | R^2 | MAE | PredE | WorstE | fit time (s) | MPL target PredE / WorstE |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        h = r["held_out"]
+        tgt = TARGETS[r["size"]]
+        target = f"{tgt[0]:.5f} / {tgt[1]:.5f}" if r["law"] == "mpl" else ""
+        print(
+            f"| {r['size']} | {r['law']} | {h['r2']:.5f} | {h['mae']:.5f} | {h['pred_e']:.5f} "
+            f"| {h['worst_e']:.5f} | {r['fit_seconds']:.1f} | {target} |"
+        )
+    doc = {
+        "command": "python benchmarks/laws.py" + (" --quick" if args.quick else ""),
+        "protocol": {"fit": FIT, "held_out": HELD_OUT, "truncate_24000": True},
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=args.out.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=2)
+    os.replace(tmp, args.out)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

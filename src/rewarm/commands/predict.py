@@ -1,0 +1,69 @@
+"""`rewarm predict FIT.json --schedule SPEC --total N`: the predicted loss curve."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from rewarm.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("fit", metavar="FIT.json", help="written by `rewarm fit --out`")
+    p.add_argument(
+        "--schedule",
+        required=True,
+        metavar="SPEC",
+        help='inline TOML/JSON table, e.g. \'{kind = "wsd", decay = 4000, shape = "linear"}\', '
+        "or a shared-curve name such as cosine_72000",
+    )
+    p.add_argument("--total", type=int, help="length of the schedule in steps")
+    p.add_argument("--peak", type=float, help="peak LR (default: the fitted curves' peak)")
+    p.add_argument("--warmup", type=int, help="warmup steps, if SPEC has no `warmup` key")
+    p.add_argument("--every", type=int, default=1, help="CSV: write every N-th step (1)")
+    p.add_argument("--out", metavar="CSV|PNG", help="write the curve as CSV or plot it as PNG")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from rewarm.laws.curves import parse_spec
+    from rewarm.laws.fit import load_fit
+    from rewarm.laws.schedule_input import resolve_lr
+
+    if args.every < 1:
+        raise UserError("--every must be >= 1")
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".png"):
+        raise UserError(f"--out {args.out}: must end in .csv or .png")
+    result = load_fit(args.fit)
+    spec = parse_spec(args.schedule, "--schedule")
+    peak = args.peak if args.peak is not None else result.options.get("peak")
+    lr, warmup = resolve_lr(spec, args.total, peak, args.warmup, "--schedule")
+    steps = np.arange(warmup + 1, lr.size)
+    loss = result.predict(lr, warmup, steps)
+    print(f"law: {result.law}   steps: {lr.size - 1}   warmup: {warmup}   peak LR: {lr.max():.4g}")
+    marks = sorted({int(x) for x in np.linspace(0, steps.size - 1, 6)})
+    for i in marks:
+        print(f"  step {int(steps[i]):>8}   lr {lr[steps[i]]:.4g}   predicted loss {loss[i]:.4f}")
+    print(f"final predicted loss: {loss[-1]:.4f}")
+    if args.out and args.out.lower().endswith(".png"):
+        from rewarm.laws.plots import plot_curves
+
+        plot_curves(args.out, [(args.schedule, steps, lr, loss)], f"{result.law} prediction")
+        print(f"wrote {args.out}")
+    elif args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        keep = np.zeros(steps.size, dtype=bool)
+        keep[:: args.every] = True
+        keep[-1] = True
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("step,lr,loss\n")
+            for s, y in zip(steps[keep], loss[keep], strict=True):
+                fh.write(f"{int(s)},{lr[s]:.8g},{y:.6f}\n")
+        os.replace(tmp, out)
+        print(f"wrote {args.out}")
+    return 0

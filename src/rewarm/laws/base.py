@@ -1,0 +1,57 @@
+"""What a loss-curve law provides to the fitting code, and its fitted parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from torch import Tensor
+
+from rewarm.laws.curves import Curve
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    lo: float
+    hi: float
+    log: bool = False
+    """Optimised as log(value) (positive scale parameters spanning decades)."""
+    linear: bool = False
+    """The law is linear in it, so starts solve for it by least squares."""
+
+
+class Law(Protocol):
+    name: str
+    params: tuple[Param, ...]
+
+    def start_grid(self) -> list[dict[str, float]]:
+        """Values of the nonlinear parameters to try as starts."""
+        ...
+
+    def design(self, curve: Curve) -> Any:
+        """Parameter-free tensors for evaluating `curve` quickly and many times."""
+        ...
+
+    def evaluate(self, design: Any, p: dict[str, Tensor]) -> Tensor:
+        """Predicted loss at the design's observed steps (differentiable in `p`)."""
+        ...
+
+    def predict(
+        self, lr: np.ndarray, warmup: int, p: dict[str, float], steps: np.ndarray
+    ) -> np.ndarray:
+        """Exact predicted loss at `steps` (> warmup) for per-step LRs `lr`."""
+        ...
+
+
+def update_lrs(lr: np.ndarray, warmup: int) -> tuple[np.ndarray, int]:
+    """The LR sequence as the laws index it: `eta[tau]` is the LR of the tau-th update.
+
+    The loss logged at step `s` is computed before step `s`'s own update, after the
+    updates of steps 0..s-1, so it is the laws' L(s) with `eta[tau] = lr[tau - 1]`
+    (`eta[0] = 0`). The warmup's last update moves one index on with it. This is what
+    makes a drop of the LR at step s show in the loss from step s + 1 on, as in the
+    logged curves (wsdcon_*: same loss at step 8000, lower at 8128).
+    """
+    return np.concatenate([[0.0], np.asarray(lr, dtype=np.float64)]), warmup + 1
