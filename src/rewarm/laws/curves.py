@@ -48,11 +48,17 @@ class Curve:
 
 
 def detect_warmup(lr: np.ndarray) -> int:
-    """The step where the initial LR ramp ends (first step whose successor is not larger)."""
-    if lr.shape[0] < 2:
+    """The step where the initial LR ramp ends (first step whose successor is not larger).
+
+    Leading zero LRs belong to the ramp: a warmup from 0 logs LR 0 for its first
+    update(s), which is not a flat schedule.
+    """
+    positive = np.nonzero(lr > 0)[0]
+    if lr.shape[0] < 2 or not positive.size:
         return 0
-    not_up = np.nonzero(lr[1:] <= lr[:-1])[0]
-    return int(not_up[0]) if not_up.size else int(lr.shape[0] - 1)
+    first = int(positive[0])
+    not_up = np.nonzero(lr[first + 1 :] <= lr[first:-1])[0]
+    return first + int(not_up[0]) if not_up.size else int(lr.shape[0] - 1)
 
 
 def lr_from_spec(spec: dict[str, Any], total: int, peak: float, where: str) -> np.ndarray:
