@@ -117,8 +117,9 @@ def test_final_loss_matches_curve_end() -> None:
 
     p = {"L0": 2.0, "A": 0.5, "alpha": 0.5, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.5}
     lr = np.concatenate([3e-4 * np.arange(10) / 10, random_schedule(11, 90, True)])
-    end = MPLaw.final_loss(areas.as_tensor(lr), 10, p)
-    assert abs(float(end) - MPLaw().predict(lr, 10, p, np.array([lr.size - 1]))[0]) < 1e-10
+    for law in (MPLaw(), MPLaw(warmup_ld=True)):
+        end = law.final_loss(areas.as_tensor(lr), 10, p)
+        assert abs(float(end) - law.predict(lr, 10, p, np.array([lr.size - 1]))[0]) < 1e-10
     tl = TissueLaw(lam=0.99)
     pt = {"L0": 2.0, "A": 0.5, "alpha": 0.5, "C": 100.0}
     want = tl.predict(lr, 10, pt, np.array([lr.size - 1]))[0]

@@ -93,6 +93,8 @@ def test_fit_prints_both_curves(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["fit", str(tmp_path / "const.csv"), "--law", "tissue", "--lam", "0.99"]) == 0
     assert "const" in capsys.readouterr().out
     assert main(["fit", str(tmp_path / "const.csv"), "--lam", "2"]) == 2
+    staged_tissue = ["fit", str(tmp_path / "const.csv"), "--law", "tissue", "--method", "staged"]
+    assert main(staged_tissue) == 2
 
 
 def test_fit_writes_json_and_png(fitted: Path) -> None:

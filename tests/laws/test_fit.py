@@ -6,10 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from rewarm.errors import UserError
 from rewarm.laws.curves import Curve, read_csv
 from rewarm.laws.fit import evaluate_curves, fit, load_fit, make_law, save_fit
-from rewarm.laws.metrics import fit_metrics
+from rewarm.laws.metrics import curve_mean, fit_metrics
 from rewarm.laws.mpl import MPLaw
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "loss-curves"
@@ -46,7 +48,7 @@ def test_mpl_fit_recovers_a_known_law_and_predicts_a_new_schedule() -> None:
         synthetic("step", noise=2e-4),
     ]
     law = make_law("mpl")
-    res = fit(train, law, starts=2, max_iter=200)
+    res = fit(train, law, starts=2, max_iter=200, method="lbfgs")
     # a schedule not fitted: WSD with a linear cooldown
     c = synthetic("constant")
     lr = c.lr.copy()
@@ -56,6 +58,74 @@ def test_mpl_fit_recovers_a_known_law_and_predicts_a_new_schedule() -> None:
     pred = law.predict(lr, c.warmup, res.params, steps)
     assert fit_metrics(truth, pred)["pred_e"] < 5e-4
     assert res.metrics["all"]["pred_e"] < 5e-4
+
+
+def test_staged_mpl_fit_tracks_a_known_law_and_is_deterministic() -> None:
+    """The paper's two-stage fit (short Adam refinement) is not run to convergence,
+    so it gets close to, not onto, the true curve; it must still predict a new
+    schedule well and give bit-identical parameters on a second run."""
+    train = [synthetic("cosine", noise=2e-4), synthetic("constant", noise=2e-4)]
+    train.append(synthetic("step", noise=2e-4))
+    law = make_law("mpl")
+    a = fit(train, law)
+    b = fit(train, law)
+    assert a.params == b.params and a.options["method"] == "staged"
+    c = synthetic("constant")
+    lr = c.lr.copy()
+    lr[4800:] = np.linspace(3e-4, 3e-5, lr.size - 4800)
+    truth = MPLaw().predict(lr, c.warmup, TRUE, c.steps)
+    assert fit_metrics(truth, law.predict(lr, c.warmup, a.params, c.steps))["pred_e"] < 2e-3
+    # far better than stage 1 alone would give: the refinement moved C, beta, gamma
+    assert (a.params["C"], a.params["beta"], a.params["gamma"]) != (1.0, 0.5, 0.5)
+    with pytest.raises(UserError):
+        fit(train, make_law("tissue"), method="staged")
+
+
+def literal_warmup_ld(lr: np.ndarray, p: dict[str, float], s: int) -> float:
+    """MPL as the paper's released code evaluates it, written out: the loss at step s
+    follows the LRs of steps 0..s-1, and LD runs over every drop from step 1 on
+    (the warmup's increases included)."""
+    area = lr[:s].sum()
+    ld = 0.0
+    for k in range(1, s):
+        x = p["C"] * lr[k] ** -p["gamma"] * lr[k:s].sum()
+        ld += (lr[k - 1] - lr[k]) * (1.0 - (1.0 + x) ** -p["beta"])
+    return p["L0"] + p["A"] * area ** -p["alpha"] - p["B"] * ld
+
+
+def test_warmup_ld_form_is_the_literal_double_sum(tmp_path: Path) -> None:
+    c = synthetic("cosine", 1200, 100)
+    c.lr[0] = 1e-6  # a ramp that starts above 0, so the first LR enters too
+    law = make_law("mpl", warmup_ld=True)
+    steps = np.array([101, 150, 640, 1200])
+    want = [literal_warmup_ld(c.lr, TRUE, int(s)) for s in steps]
+    np.testing.assert_allclose(law.predict(c.lr, 100, TRUE, steps), want, rtol=1e-10)
+    exact = MPLaw(block=1, warmup_ld=True)
+    cv = Curve("x", steps, np.ones(steps.size), c.lr, 100)
+    with torch.no_grad():
+        pt = {k: torch.tensor(v, dtype=torch.float64) for k, v in TRUE.items()}
+        got = exact.evaluate(exact.design(cv), pt).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    # the form travels with a saved fit, so predictions use the law that was fitted
+    res = fit([synthetic("cosine", noise=2e-4), synthetic("step", noise=2e-4)], law, method="paper")
+    assert res.options["warmup_ld"] is True
+    save_fit(res, tmp_path / "fit.json")
+    back = load_fit(tmp_path / "fit.json")
+    np.testing.assert_allclose(
+        back.predict(c.lr, 100, steps), law.predict(c.lr, 100, res.params, steps)
+    )
+    with pytest.raises(UserError):
+        fit([c], make_law("mpl"), method="paper")
+
+
+def test_curve_mean_weighs_curves_equally() -> None:
+    per = {
+        "a": fit_metrics(np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.3])),
+        "b": fit_metrics(np.array([2.0]), np.array([2.0])),
+    }
+    m = curve_mean(per)
+    assert np.isclose(m["pred_e"], 0.1 / 2) and np.isclose(m["worst_e"], 0.3 / 2)
+    assert m["points"] == 4
 
 
 def test_fit_is_deterministic_and_round_trips(tmp_path: Path) -> None:
@@ -81,8 +151,14 @@ def test_tissue_with_fitted_lambda_stays_in_bounds() -> None:
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared loss curves not present")
+@pytest.mark.parametrize("method", ["staged", "paper"])
 @pytest.mark.parametrize("size", ["25M", "100M"])
-def test_mpl_papers_protocol_pred_error_below_0_003(size: str) -> None:
+def test_mpl_papers_protocol_reaches_published_accuracy(size: str, method: str) -> None:
+    """Published (curve means): PredE 0.00110 / 0.00142, WorstE 0.00409 / 0.00583.
+    `paper` (the released code's procedure) must meet them, with 2% for float
+    differences between platforms; the default `staged` lands within ~2% of them
+    (docs/laws.md), its bars leave ~10%."""
+
     def load(name: str) -> Curve:
         c = read_csv(SHARED / size / f"{name}.csv")
         return c.truncated(24000) if name.endswith("_24000") else c
@@ -99,7 +175,12 @@ def test_mpl_papers_protocol_pred_error_below_0_003(size: str) -> None:
             "wsdcon_18",
         )
     ]
-    law = MPLaw()
-    res = fit(train, law, starts=1, max_iter=150)
-    m = evaluate_curves(law, res.params, held)["all"]
-    assert m["pred_e"] < 0.003, m
+    law = MPLaw(warmup_ld=method == "paper")
+    res = fit(train, law, method=method)
+    per = evaluate_curves(law, res.params, held)
+    m = curve_mean({k: v for k, v in per.items() if k != "all"})
+    published = {"25M": (0.00110, 0.00409), "100M": (0.00142, 0.00583)}[size]
+    slack = 1.02 if method == "paper" else 1.1
+    bar = (published[0] * slack, published[1] * slack)
+    assert m["pred_e"] < bar[0] and m["worst_e"] < bar[1], m
+    assert per["all"]["pred_e"] < 0.002, per["all"]

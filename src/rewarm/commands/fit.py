@@ -35,6 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="tissue: momentum factor lambda, a number or 'fit' (default 0.999)",
     )
     p.add_argument("--starts", type=int, default=2, help="starts refined by L-BFGS-B (2)")
+    p.add_argument(
+        "--method",
+        choices=("staged", "paper", "lbfgs"),
+        help="mpl: 'staged' (default, the paper's two-stage fit), 'paper' (the same, "
+        "as literally as its released code: warmup inside LD, AdamW decay) or 'lbfgs' "
+        "(grid of starts + L-BFGS-B to convergence, as for tissue)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
         args.curves, spec, args.total, args.peak, args.stage, args.smooth, args.truncate
     )
     law = make_law(args.law, lam=lam)
-    result = fit(curves, law, starts=args.starts)
+    if args.method in ("staged", "paper") and args.law != "mpl":
+        raise UserError(f"--method {args.method} applies to --law mpl only")
+    if args.method == "paper":
+        law = make_law("mpl", warmup_ld=True)
+    result = fit(curves, law, starts=args.starts, method=args.method)
     result.options["peak"] = max(float(c.lr.max()) for c in curves)
     result.options["warmup"] = curves[0].warmup
     print(

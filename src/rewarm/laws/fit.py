@@ -4,7 +4,13 @@ Objective (as in the published fits of both laws): the mean Huber loss of the lo
 residuals, `huber_delta(log pred - log actual)` with delta = 1e-3, over every
 observed point of every curve.
 
-Procedure:
+Two procedures (`method`):
+
+"staged", MPL's default: the paper's two-stage fit (Luo et al. 2025, released
+code): an "instant drop" fit of (L0, A, alpha, B), then a short Adam refinement of
+all seven parameters; see `laws.staged`.
+
+"lbfgs", Tissue's default (and MPL's with `method="lbfgs"`), to convergence:
 1. A fixed grid of starts over the nonlinear parameters; at each, the parameters
    the law is linear in (L0, A, B or C) come from non-negative least squares.
 2. The `starts` best grid points are refined with L-BFGS-B (scipy) on gradients from
@@ -34,15 +40,17 @@ from rewarm.laws.base import Law
 from rewarm.laws.curves import Curve
 from rewarm.laws.metrics import fit_metrics
 from rewarm.laws.mpl import MPLaw
+from rewarm.laws.staged import START, adam_refine, instant_drop_fit
 from rewarm.laws.tissue import TissueLaw
 
 HUBER_DELTA = 1e-3
 
 
-def make_law(name: str, lam: float | None = 0.999, block: int = 32) -> Law:
-    """`"mpl"` or `"tissue"` (`lam=None` fits Tissue's momentum factor)."""
+def make_law(name: str, lam: float | None = 0.999, block: int = 32, warmup_ld: bool = False) -> Law:
+    """`"mpl"` or `"tissue"` (`lam=None` fits Tissue's momentum factor; `warmup_ld`:
+    MPL in the released code's form, see `laws.mpl`)."""
     if name == "mpl":
-        return MPLaw(block=block)
+        return MPLaw(block=block, warmup_ld=warmup_ld)
     if name == "tissue":
         return TissueLaw(lam=lam)
     raise UserError(f"unknown law {name!r} (choose mpl or tissue)")
@@ -72,7 +80,8 @@ class FitResult:
 
     def law_object(self) -> Law:
         lam = self.options.get("lam", 0.999)
-        return make_law(self.law, lam=None if lam == "fit" else lam)
+        warmup_ld = bool(self.options.get("warmup_ld", False))
+        return make_law(self.law, lam=None if lam == "fit" else lam, warmup_ld=warmup_ld)
 
     def predict(self, lr: np.ndarray, warmup: int, steps: np.ndarray) -> np.ndarray:
         return self.law_object().predict(lr, warmup, self.params, steps)
@@ -195,14 +204,31 @@ def fit(
     max_iter: int = 200,
     delta: float = HUBER_DELTA,
     fixed: dict[str, float] | None = None,
+    method: str | None = None,
 ) -> FitResult:
-    """Fit `law` to `curves`; see the module docstring for the procedure."""
+    """Fit `law` to `curves`; see the module docstring for the procedure.
+
+    `method`: "lbfgs" (grid of starts + L-BFGS-B, the default for Tissue),
+    "staged" (MPL only, the default there: the paper's two-stage fit, `laws.staged`;
+    `starts` and `max_iter` do not apply) or "paper" (staged, as literally as the
+    released code: needs `MPLaw(warmup_ld=True)`, adds AdamW weight decay 0.01).
+    """
+    method = method or ("staged" if isinstance(law, MPLaw) else "lbfgs")
+    if method not in ("lbfgs", "staged", "paper"):
+        raise UserError(f"unknown fit method {method!r} (lbfgs, staged or paper)")
+    if method != "lbfgs" and not isinstance(law, MPLaw):
+        raise UserError(f"fit method {method!r} applies to the mpl law only")
+    if method == "paper" and not law.warmup_ld:  # type: ignore[union-attr]
+        raise UserError("fit method 'paper' needs the mpl law with warmup_ld=True")
     if not curves:
         raise UserError("no curves to fit")
     # The tensors are small: one thread is faster than two fighting over a busy CPU.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        if method != "lbfgs":
+            assert isinstance(law, MPLaw)
+            return _fit_staged(curves, law, delta, fixed, method)
         return _fit(curves, law, starts, max_iter, delta, fixed)
     finally:
         torch.set_num_threads(threads)
@@ -255,10 +281,46 @@ def _fit(
     lam_opt: Any = (
         "fit" if isinstance(law, TissueLaw) and law.lam is None else getattr(law, "lam", None)
     )
-    options: dict[str, Any] = {"huber_delta": delta, "starts": starts}
+    options: dict[str, Any] = {"huber_delta": delta, "starts": starts, "method": "lbfgs"}
+    if getattr(law, "warmup_ld", False):
+        options["warmup_ld"] = True
     if isinstance(law, TissueLaw):
         options["lam"] = lam_opt
     return FitResult(law.name, params, best[0], metrics, [c.name for c in curves], seconds, options)
+
+
+def _fit_staged(
+    curves: list[Curve], law: MPLaw, delta: float, fixed: dict[str, float] | None, method: str
+) -> FitResult:
+    t0 = time.perf_counter()
+    fixed = dict(fixed or {})
+    prob = _Problem(law, curves, delta, fixed)
+    parts = [law.instant_drop(d) for d in prob.designs]
+    p0 = instant_drop_fit(
+        np.concatenate([s for s, _ in parts]),
+        np.concatenate([d for _, d in parts]),
+        np.exp(prob.log_y.numpy()),
+        delta,
+    )
+    bounds = {p.name: (p.lo, p.hi) for p in law.params}
+    start = {k: min(max(v, bounds[k][0]), bounds[k][1]) for k, v in {**p0, **START}.items()}
+    free = {k: v for k, v in start.items() if k not in fixed}
+    const = {k: areas.as_tensor(v) for k, v in fixed.items()}
+    params, objective = adam_refine(
+        lambda p: prob.objective({**p, **const}),
+        free,
+        {k: bounds[k] for k in free},
+        weight_decay=0.01 if method == "paper" else 0.0,
+    )
+    params = {p.name: {**params, **fixed}[p.name] for p in law.params}
+    seconds = time.perf_counter() - t0
+    metrics = evaluate_curves(law, params, curves)
+    options: dict[str, Any] = {"huber_delta": delta, "method": method}
+    if law.warmup_ld:
+        options["warmup_ld"] = True
+    return FitResult(
+        law.name, params, objective, metrics, [c.name for c in curves], seconds, options
+    )
 
 
 def evaluate_curves(

@@ -20,6 +20,12 @@ log-LR and area. With `block=1` this is the exact double sum; with the default
 on the 4000-step WSD cooldown (second order in a block's LR area), well under the
 curves' 1e-3 residuals, and a fit runs ~30x faster.
 Every reported metric uses the exact `predict`.
+
+`warmup_ld=True` is the form the paper's released fitting code evaluates: t counts
+from step 0, so S_W = 0 and the warmup's LR increases enter LD as negative drops
+(each adds B * |drop| * G to the loss, a term that fades as the area grows). The
+fitted L0 then absorbs the warmup's share, so parameters fitted in one form must be
+used in the same form (`FitResult.options["warmup_ld"]`).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class MPLDesign:
     drop: Tensor  # (b,) summed LR drop of each block
     log_eta: Tensor  # (b,) drop-weighted mean of log eta_k in the block
     mask: Tensor  # (m, b) 1 where the block ends at or before t_i
+    inst: np.ndarray  # (m,) LR at the end of warmup minus the LR of the update at t_i
 
 
 def drop_blocks(
@@ -93,8 +100,9 @@ class MPLaw:
         Param("gamma", 0.0, 2.0),
     )
 
-    def __init__(self, block: int = 32) -> None:
+    def __init__(self, block: int = 32, warmup_ld: bool = False) -> None:
         self.block = block
+        self.warmup_ld = warmup_ld
 
     def start_grid(self) -> list[dict[str, float]]:
         return [
@@ -106,7 +114,8 @@ class MPLaw:
         ]
 
     def design(self, curve: Curve) -> MPLDesign:
-        lr, w = update_lrs(curve.lr[: int(curve.steps[-1])], curve.warmup)
+        lr, w = update_lrs(curve.lr[: int(curve.steps[-1])], self._warmup(curve.warmup))
+        inst = curve.lr[curve.warmup] - lr[curve.steps]
         eta = lr[w:]
         s_w = float(np.sum(lr[: w + 1]))
         t_obs = curve.steps - w
@@ -115,7 +124,10 @@ class MPLaw:
         mask = (last[None, :] <= t_obs[:, None]).astype(np.float64)
         gap = np.maximum(s1[t_obs][:, None] - area_before[None, :], 0.0) * mask
         t = areas.as_tensor
-        return MPLDesign(t(s1[t_obs] + s_w), t(gap), t(drop), t(log_eta), t(mask))
+        return MPLDesign(t(s1[t_obs] + s_w), t(gap), t(drop), t(log_eta), t(mask), inst)
+
+    def _warmup(self, warmup: int) -> int:
+        return 0 if self.warmup_ld else warmup
 
     def evaluate(self, design: MPLDesign, p: dict[str, Tensor]) -> Tensor:
         scale = p["C"] * torch.exp(-p["gamma"] * design.log_eta)  # (b,)
@@ -124,12 +136,19 @@ class MPLaw:
         ld = p["B"] * (g @ design.drop)
         return p["L0"] + p["A"] * design.s_total ** (-p["alpha"]) - ld
 
+    @staticmethod
+    def instant_drop(design: MPLDesign) -> tuple[np.ndarray, np.ndarray]:
+        """`(S1 + S_W, eta_W - eta_t)` at the observed steps (eta_W: the LR at the end
+        of warmup): the law with every post-warmup drop fully realised (G = 1), which
+        the two-stage fit (`laws.staged`) solves first."""
+        return design.s_total.numpy(), design.inst
+
     def predict(
         self, lr: np.ndarray, warmup: int, p: dict[str, float], steps: np.ndarray
     ) -> np.ndarray:
         if np.min(steps) <= warmup:
             raise ValueError(f"steps must come after the warmup (step {warmup})")
-        eta, w = update_lrs(lr[: int(np.max(steps))], warmup)
+        eta, w = update_lrs(lr[: int(np.max(steps))], self._warmup(warmup))
         return self.full_curve(eta, w, p)[np.asarray(steps) - w]
 
     @staticmethod
@@ -148,12 +167,11 @@ class MPLaw:
             out = p["L0"] + p["A"] * (s1 + s_w) ** (-p["alpha"]) - ld
         return out.numpy()
 
-    @staticmethod
-    def final_loss(lr: Tensor, warmup: int, p: dict[str, float]) -> Tensor:
+    def final_loss(self, lr: Tensor, warmup: int, p: dict[str, float]) -> Tensor:
         """L at the last step of `lr` (per-step LR from step 0), differentiable in `lr`:
         one O(n) pass of the double sum, for optimising schedules."""
         lr = torch.cat([lr.new_zeros(1), lr[:-1]])  # as `update_lrs`
-        warmup += 1
+        warmup = self._warmup(warmup) + 1
         eta = lr[warmup:]
         s_w = lr[: warmup + 1].sum()
         s1 = areas.forward_area(eta)
