@@ -6,6 +6,9 @@ A checkpoint directory holds
 - `config.json`: the Hugging Face model config, so the weights load on their own;
 - `optimizer.pt`: `torch.save` of the optimizer state dict, read back only with
   `torch.load(weights_only=True)`: nothing in a checkpoint is unpickled as code;
+- `checksums.json`: the size and SHA-256 of `model.safetensors` and
+  `optimizer.pt`, verified before either is loaded, so a torn or bit-flipped file
+  is refused instead of resumed from;
 - `state.json`: position, step, stage, sampler state, RNG states, loop state,
   schedule fingerprint and config hash (plain JSON).
 
@@ -17,14 +20,19 @@ kill at any instant leaves `latest` naming a complete checkpoint.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import pickle
 import shutil
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rewarm.errors import UserError
@@ -32,6 +40,7 @@ from rewarm.errors import UserError
 STATE = "state.json"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.pt"
+CHECKSUMS = "checksums.json"
 MODEL_CONFIG = "config.json"
 LATEST = "latest"
 TOKENIZER = "tokenizer"
@@ -43,11 +52,15 @@ def step_dir_name(step: int) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _dedupe(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -79,29 +92,92 @@ def save(
     `state["stage_end"] = True` marks a checkpoint that pruning never removes.
     `extra(tmp_dir)` writes further files (the tokenizer) before the rename.
     """
-    root.mkdir(parents=True, exist_ok=True)
     final = root / step_dir_name(step)
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        _write_files(tmp, model_state, model_config_json, optimizer_state, state, extra)
+        if final.exists():  # the same step written again after a resume: replace it
+            old = root / f".old-{final.name}-{os.getpid()}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        _write_atomic(root / LATEST, final.name + "\n")
+    except OSError as err:
+        # Disk full or unwritable: drop the partial directory; `latest` still names
+        # the previous complete checkpoint (or this one, if only pruning failed).
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(
+            f"{final}: cannot write checkpoint ({err.strerror or err}); "
+            f"the newest complete checkpoint ({_latest_name(root)}) is intact"
+        ) from None
+    prune(root, keep)
+    return final
+
+
+def _write_files(
+    tmp: Path,
+    model_state: dict[str, torch.Tensor],
+    model_config_json: str,
+    optimizer_state: dict[str, Any] | None,
+    state: dict[str, Any],
+    extra: Callable[[Path], None] | None,
+) -> None:
     save_file(_dedupe(model_state), str(tmp / WEIGHTS), metadata={"format": "pt"})
     (tmp / MODEL_CONFIG).write_text(model_config_json, encoding="utf-8")
     if optimizer_state is not None:
         torch.save(optimizer_state, tmp / OPTIMIZER)
     if extra is not None:
         extra(tmp)
+    # Sizes and SHA-256 of the tensor files, checked on load: a torn or bit-flipped
+    # file is refused instead of resuming from silently wrong numbers.
+    sums = {n: _digest(tmp / n, sync=True) for n in (WEIGHTS, OPTIMIZER) if (tmp / n).is_file()}
+    _write_atomic(tmp / CHECKSUMS, json.dumps(sums, sort_keys=True))
     _write_atomic(tmp / STATE, json.dumps(state, sort_keys=True))
-    if final.exists():  # the same step written again after a resume: replace it
-        old = root / f".old-{final.name}-{os.getpid()}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    _write_atomic(root / LATEST, final.name + "\n")
-    prune(root, keep)
-    return final
+
+
+def _digest(file: Path, sync: bool = False) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with open(file, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+        if sync:  # on disk before the rename makes the directory visible
+            os.fsync(f.fileno())
+    return {"bytes": file.stat().st_size, "sha256": h.hexdigest()}
+
+
+def verify(path: Path, name: str) -> None:
+    """Refuse `path/name` if it differs from the size and SHA-256 in `checksums.json`
+    (files it does not list, and checkpoints written before it existed, are not checked)."""
+    try:
+        sums = json.loads((path / CHECKSUMS).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path / CHECKSUMS}: unreadable ({err})") from None
+    if not isinstance(sums, dict):
+        raise UserError(f"{path / CHECKSUMS}: not a JSON object")
+    if name not in sums:
+        return
+    want, file = sums[name], path / name
+    if (
+        not isinstance(want, dict)
+        or file.stat().st_size != want.get("bytes")
+        or _digest(file) != want
+    ):
+        raise UserError(
+            f"{file}: corrupt (size or SHA-256 differs from {CHECKSUMS}); use another checkpoint"
+        )
+
+
+def _latest_name(root: Path) -> str:
+    found = latest(root)
+    return found.name if found is not None else "none yet"
 
 
 def is_complete(path: Path) -> bool:
@@ -121,7 +197,7 @@ def latest(root: Path) -> Path | None:
 
 def prune(root: Path, keep: int) -> None:
     """Keep the newest `keep` periodic checkpoints, every stage-end one, and `latest`."""
-    for leftover in root.glob(".tmp-*"):
+    for leftover in [*root.glob(".tmp-*"), *root.glob(".old-*")]:
         if not leftover.name.endswith(f"-{os.getpid()}"):
             shutil.rmtree(leftover, ignore_errors=True)
     newest = latest(root)
@@ -137,29 +213,68 @@ def prune(root: Path, keep: int) -> None:
 
 def read_state(path: Path) -> dict[str, Any]:
     try:
-        return json.loads((path / STATE).read_text(encoding="utf-8"))
+        state = json.loads((path / STATE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: not a rewarm checkpoint (no {STATE})") from None
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path / STATE}: not valid JSON: {err}") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{path / STATE}: not a rewarm checkpoint state (not a JSON object)")
+    return state
+
+
+@contextlib.contextmanager
+def malformed(path: Path, what: str) -> Iterator[None]:
+    """Turn a structural error while restoring `what` from `path` into a one-line UserError."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as err:
+        raise UserError(f"{path / STATE}: malformed {what} ({type(err).__name__}: {err})") from None
 
 
 def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     if not (path / WEIGHTS).is_file():
         raise UserError(f"{path}: no {WEIGHTS} (not a rewarm checkpoint)")
-    return load_file(str(path / WEIGHTS), device=str(device))
+    verify(path, WEIGHTS)
+    try:
+        return load_file(str(path / WEIGHTS), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UserError(f"{path / WEIGHTS}: not a readable safetensors file ({err})") from None
 
 
 def load_optimizer(path: Path) -> dict[str, Any] | None:
+    """The optimizer state dict, unpickled with `weights_only=True` (tensors and plain
+    containers only: a pickle that names any other callable is refused, never run)."""
     file = path / OPTIMIZER
     if not file.is_file():
         return None
-    return torch.load(file, map_location="cpu", weights_only=True)
+    verify(path, OPTIMIZER)
+    try:
+        with warnings.catch_warnings():  # torch warns about odd pickles; we refuse them
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(
+            f"{file}: refused by the weights only unpickler "
+            "(corrupt, or it holds objects whose loading could run code)"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"{file}: not a readable optimizer state ({first[:160]})") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{file}: not an optimizer state dict")
+    return state
 
 
 def assign_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> None:
     """Load `weights` into `model`; keys absent only because they are tied may be missing."""
-    result = model.load_state_dict(weights, strict=False)
+    try:
+        result = model.load_state_dict(weights, strict=False)
+    except RuntimeError as err:  # shape mismatch
+        first = str(err).strip().splitlines()
+        raise UserError(
+            f"{where}: weights do not match the model ({' '.join(first)[:300]})"
+        ) from None
     params = dict(model.named_parameters(remove_duplicate=False))
     loaded_ptrs = {params[k].data_ptr() for k in weights if k in params}
     missing = [

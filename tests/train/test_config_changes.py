@@ -45,9 +45,12 @@ def test_changed_config_refused_then_allowed(finished, tmp_path, capsys):
     # A section name allows everything under it; the schedule change is logged.
     with one_thread():
         assert main([*changed, "--allow-changes", "stages,train.lr"]) == 0
-    assert "learning-rate schedule changed" in capsys.readouterr().err
+    err = [line for line in capsys.readouterr().err.splitlines() if "schedule changed" in line]
+    assert len(err) == 1 and "stage 1 (second) schedule.warmup: 128.0 -> 64.0" in err[0]
+    assert "stage 0 (first) peak_lr: 0.003 -> 0.001" in err[0]
     run = records(cfg.run_dir, "run")
     assert [r["event"] for r in run] == ["start", "resume", "schedule_changed", "end"]
+    assert "schedule.warmup: 128.0 -> 64.0" in run[2]["change"]
     assert run[1]["step"] == 10
     lr_after = {r["step"]: r["lr"] for r in records(cfg.run_dir, "train")}
     assert sorted(lr_after) == list(range(1, 13))

@@ -54,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
     if diff and main:
         for key, (old, new) in diff.items():
             print(f"rewarm train: allowed change {key}: {old!r} -> {new!r}", file=sys.stderr)
-        if _schedule_changed(cfg):
+        change = _schedule_change(cfg)
+        if change:
             print(
-                "rewarm train: the learning-rate schedule changed; resuming at the saved "
-                "position on the new schedule",
+                f"rewarm train: the learning-rate schedule changed ({change}); resuming at the "
+                "saved position on the new schedule",
                 file=sys.stderr,
             )
 
@@ -69,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
         if main:
             print(f"rewarm train: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # disk full or unwritable output outside a checkpoint write
+        where = err.filename or cfg.run_dir
+        raise UserError(
+            f"{where}: {err.strerror or err}; the newest checkpoint is intact, rerun to resume"
+        ) from None
     if main:
         print(
             f"rewarm train: {cfg.run.name}: {state.step} steps, {state.tokens:,} tokens; "
@@ -78,12 +84,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schedule_changed(cfg: object) -> bool:
-    from rewarm.schedules import StagePlan
+def _schedule_change(cfg: object) -> str | None:
+    """One line naming what changed in the stage plan since the run started, or None."""
+    from rewarm.schedules import StagePlan, describe_change
     from rewarm.train.changes import previous_config
 
     old = previous_config(cfg.run_dir)  # type: ignore[attr-defined]
-    return (
-        old is not None
-        and StagePlan.from_config(old).fingerprint() != StagePlan.from_config(cfg).fingerprint()
-    )
+    if old is None:
+        return None
+    return describe_change(StagePlan.from_config(old).fingerprint(), StagePlan.from_config(cfg))

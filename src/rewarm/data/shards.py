@@ -96,12 +96,22 @@ def open_domain(directory: str | Path) -> DomainData:
         raise UserError(f"{directory}: no valid {MANIFEST}; run `rewarm prepare CONFIG`")
     if manifest.get("format") != FORMAT_VERSION:
         raise UserError(f"{directory / MANIFEST}: unknown shard format; run `rewarm prepare`")
-    dtype = np.dtype(manifest["dtype"])
-    split = manifest["split"]
-    train = _memmap(directory / TRAIN, dtype, int(split["train_tokens"]))
-    heldout = _memmap(directory / HELDOUT, dtype, int(split["heldout_tokens"]))
+    try:
+        dtype = np.dtype(manifest["dtype"])
+        split = manifest["split"]
+        counts = int(split["train_tokens"]), int(split["heldout_tokens"])
+        name = str(manifest["domain"])
+        if dtype not in (np.dtype(np.uint16), np.dtype(np.uint32)) or min(counts) < 0:
+            raise ValueError(f"dtype {dtype.name}, token counts {counts}")
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(
+            f"{directory / MANIFEST}: malformed manifest ({type(err).__name__}: {err}); "
+            "run `rewarm prepare --force`"
+        ) from None
+    train = _memmap(directory / TRAIN, dtype, counts[0])
+    heldout = _memmap(directory / HELDOUT, dtype, counts[1])
     manifest["_dir"] = str(directory)
-    return DomainData(name=manifest["domain"], train=train, heldout=heldout, manifest=manifest)
+    return DomainData(name=name, train=train, heldout=heldout, manifest=manifest)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

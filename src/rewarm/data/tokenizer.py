@@ -176,7 +176,10 @@ def load_hf(path: str) -> BackendTokenizer:
     if not directory.is_dir():
         raise UserError(f"tokenizer.kind: hf:{path}: not a directory")
     try:
-        hf = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        # Only the fast tokenizer's tokenizer.json is used: never run a directory's code.
+        hf = AutoTokenizer.from_pretrained(
+            str(directory), local_files_only=True, trust_remote_code=False
+        )
     except Exception as err:  # transformers raises many types for a bad directory
         raise UserError(f"tokenizer.kind: hf:{path}: cannot load tokenizer: {err}") from None
     backend = getattr(hf, "backend_tokenizer", None)

@@ -134,8 +134,11 @@ class Progress:
             self._bar.update(tokens)
 
     def write(self, line: str) -> None:
+        """A notice above the bar; on plain stderr when the bar is off (--no-progress)."""
         if self._bar is not None:
             self._bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -15,7 +15,7 @@ import platform
 import random
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,20 @@ class LoopState:
     nonfinite_skips: int = 0
     metrics_lines: int = 0
     """Lines of metrics.jsonl written up to this state (resume truncates to it)."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoopState:
+        """From a checkpoint's `loop`; KeyError/TypeError on missing, unknown or mistyped keys
+        (a default would silently restart counters such as `metrics_lines`)."""
+        missing = {f.name for f in fields(cls)} - set(d)
+        if missing:
+            raise KeyError(f"loop.{sorted(missing)[0]}")
+        state = cls(**d)
+        for name, value in asdict(state).items():
+            want = bool if name == "stage_started" else int
+            if type(value) is not want or (want is int and value < 0):
+                raise TypeError(f"loop.{name} = {value!r}")
+        return state
 
 
 @dataclass
@@ -185,13 +199,15 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     if saved is not None:
         opt_state = checkpoint.load_optimizer(ckpt)
         if opt_state is not None:
-            distributed.load_optimizer_state(
-                model, optimizer, opt_state, t.fsdp and env.distributed
-            )
+            with checkpoint.malformed(ckpt, f"optimizer state in {checkpoint.OPTIMIZER}"):
+                distributed.load_optimizer_state(
+                    model, optimizer, opt_state, t.fsdp and env.distributed
+                )
 
     sampler = MixtureSampler(cfg, domains, rank=env.rank, world_size=env.world_size)
     if saved is not None:
-        sampler.load_state_dict(saved["sampler"])
+        with checkpoint.malformed(ckpt, "sampler state"):
+            sampler.load_state_dict(saved["sampler"])
     cuda = env.device.type == "cuda"
 
     def autocast() -> contextlib.AbstractContextManager:
@@ -213,7 +229,10 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         inference_mode=not (t.fsdp and env.distributed),
     )
     stage_tokens = [st.tokens for st in cfg.stages]
-    state = LoopState(**saved["loop"]) if saved is not None else LoopState()
+    state = LoopState()
+    if saved is not None:
+        with checkpoint.malformed(ckpt, "loop state"):
+            state = LoopState.from_dict(saved["loop"])
     log: MetricsLog | NullLog = NullLog()
     if env.is_main:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -246,7 +265,8 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     )
     _run_record(session, "resume" if saved is not None else "start", saved)
     if saved is not None:
-        set_rng_state(saved["rng"])
+        with checkpoint.malformed(ckpt, "RNG state"):
+            set_rng_state(saved["rng"])
     total = sum(session.stage_steps) * t.batch_tokens
     first = cfg.stages[min(state.stage, len(cfg.stages) - 1)].name
     session.progress = Progress(total, state.tokens, enabled=progress and env.is_main, stage=first)
@@ -287,11 +307,15 @@ def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
     old = (saved or {}).get("plan_fingerprint")
     new = s.plan.fingerprint()
     if saved is not None and old != new:
+        from rewarm.schedules import describe_change
+
+        change = describe_change(old, s.plan) if isinstance(old, str) else None
         s.log.write(
             "run",
             event="schedule_changed",
             step=s.state.step,
             tokens=s.state.tokens,
+            change=change or "schedule changed",
             old_fingerprint=old,
             new_fingerprint=new,
         )

@@ -13,6 +13,7 @@ A stage runs ceil(stage.tokens / train.batch_tokens) optimizer steps.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -21,7 +22,7 @@ import torch
 from rewarm import checkpoint
 from rewarm.config import Config
 from rewarm.schedules.torch_adapter import apply_lr
-from rewarm.train import distributed, optim
+from rewarm.train import distributed, optim, runlock
 from rewarm.train.session import LoopState, Session, checkpoint_state, open_session
 from rewarm.train.step import StepResult, train_step
 
@@ -31,21 +32,26 @@ class NonFiniteError(RuntimeError):
 
 
 def train(cfg: Config, *, progress: bool = True) -> LoopState:
-    """Run or resume every stage of `cfg`; the final loop state."""
-    done = _finished_state(cfg)
-    if done is not None:
-        return done
-    env = distributed.setup(cfg.train.device)
-    try:
-        s = open_session(cfg, env, progress=progress)
+    """Run or resume every stage of `cfg`; the final loop state.
+
+    Rank 0 holds `run.lock` in the run directory throughout (see `runlock`), so a
+    second process on the same run is refused instead of corrupting it.
+    """
+    with runlock.hold(cfg.run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
+        done = _finished_state(cfg)
+        if done is not None:
+            return done
+        env = distributed.setup(cfg.train.device)
         try:
-            loop(s)
+            s = open_session(cfg, env, progress=progress)
+            try:
+                loop(s)
+            finally:
+                s.progress.close()
+                s.log.close()
+            return s.state
         finally:
-            s.progress.close()
-            s.log.close()
-        return s.state
-    finally:
-        distributed.teardown(env)
+            distributed.teardown(env)
 
 
 def loop(s: Session) -> None:
@@ -199,9 +205,10 @@ def on_nonfinite(s: Session, loss: float, grad_norm: float) -> None:
             f"{st.nonfinite_skips} skip(s), max_nonfinite_skips = {t.max_nonfinite_skips}); "
             f"lower the LR or resume from the last checkpoint"
         )
-    s.progress.write(
-        f"rewarm train: {what}: update skipped ({st.nonfinite_skips}/{t.max_nonfinite_skips})"
-    )
+    if s.env.is_main:
+        s.progress.write(
+            f"rewarm train: {what}: update skipped ({st.nonfinite_skips}/{t.max_nonfinite_skips})"
+        )
 
 
 def _crossed(tokens: int, step_tokens: int, every: int) -> bool:
@@ -221,5 +228,6 @@ def _finished_state(cfg: Config) -> LoopState | None:
     found = checkpoint.latest(cfg.run_dir / "checkpoints")
     if found is None:
         return None
-    loop_state = LoopState(**checkpoint.read_state(found)["loop"])
+    with checkpoint.malformed(found, "loop state"):
+        loop_state = LoopState.from_dict(checkpoint.read_state(found)["loop"])
     return loop_state if loop_state.stage >= len(cfg.stages) else None
