@@ -9,6 +9,7 @@ import signal
 import socket
 import time
 
+import torch
 from relhelpers import cli, fork_train, short_config, warm_imports
 from runhelpers import load, one_thread, records
 
@@ -52,6 +53,8 @@ def test_second_process_is_refused_then_takes_over_after_a_kill(tmp_path):
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 2)
+            # A forked child must not use the parent's OpenMP pool (it would hang).
+            torch.set_num_threads(1)
             _hang_in_stage()
             from rewarm.cli import main
 
