@@ -1,0 +1,58 @@
+"""One figure of every arm: held-out docs loss (forgetting) and code loss (adaptation).
+
+The report draws each run on its own; this figure puts the arms on one axis per
+domain so the trade-off shows at a glance. Values are the runs' `eval` records as
+arranged by `rewarm.evaluation.timeline` (no smoothing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rewarm.evaluation.timeline import timeline_of
+from rewarm.report.records import read_run
+
+COLORS = {
+    "retrain": "#4b5563",
+    "naive": "#dc2626",
+    "rewarm": "#d97706",
+    "rewarm+replay": "#2563eb",
+    "infinite+replay": "#059669",
+}
+
+
+def arms_figure(run_dirs: dict[str, Path], out_png: Path, stage1_tokens: int) -> Path:
+    """Write `out_png` (two panels: docs, code) and return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rewarm.report.plots import save
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+    shown: dict[str, list[float]] = {"docs": [], "code": []}
+    for arm, path in run_dirs.items():
+        tl = timeline_of(read_run(path))
+        style = {"color": COLORS.get(arm), "lw": 1.6, "marker": ".", "ms": 3}
+        if arm == "retrain":
+            style |= {"ls": "--"}
+        for ax, domain in zip(axes, ("docs", "code"), strict=True):
+            ax.plot(tl.tokens, tl.column(domain), label=arm, **style)
+            # the y range leaves out the first evaluations (near-untrained model)
+            late = tl.column(domain)[tl.tokens >= stage1_tokens // 3]
+            shown[domain].extend(float(v) for v in late if v == v)
+    titles = {"docs": "docs (stage 1): forgetting", "code": "code (stage 2): adaptation"}
+    for ax, domain in zip(axes, ("docs", "code"), strict=True):
+        ax.axvline(stage1_tokens, color="#64748b", ls=":", lw=1)
+        ax.set_title(f"held-out loss, {titles[domain]}", loc="left")
+        ax.set_xlabel("training tokens")
+        if shown[domain]:
+            lo, hi = min(shown[domain]), max(shown[domain])
+            pad = 0.08 * (hi - lo or 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
+    axes[0].set_ylabel("loss (nats/token)")
+    axes[1].legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    png, _svg = save(fig, out_png.parent, out_png.stem)
+    return png
