@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -181,8 +182,19 @@ def _column_values(values: list[Any], rec: FileRecord, where: str) -> Iterator[s
             raise UserError(f"{where}: column values must be strings, got {type(v).__name__}")
 
 
+def _optional(module: str, path: Path) -> Any:
+    """Import an optional reader, or say in one line how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(
+            f"{path}: reading this source needs the {module.split('.')[0]!r} package "
+            "(pip install 'rewarm[data]')"
+        ) from None
+
+
 def _read_parquet(f: SourceFile, rec: FileRecord, field: str) -> Iterator[str]:
-    import pyarrow.parquet as pq
+    pq = _optional("pyarrow.parquet", f.path)
 
     data = f.path.read_bytes()
     rec.size, rec.sha256 = len(data), hashlib.sha256(data).hexdigest()
@@ -201,7 +213,7 @@ def _read_parquet(f: SourceFile, rec: FileRecord, field: str) -> Iterator[str]:
 
 
 def _read_datasets(f: SourceFile, rec: FileRecord, field: str) -> Iterator[str]:
-    import datasets
+    datasets = _optional("datasets", f.path)
 
     digest = hashlib.sha256()
     for p in sorted(f.path.rglob("*")):
