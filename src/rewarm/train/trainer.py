@@ -22,7 +22,7 @@ import torch
 from rewarm import checkpoint
 from rewarm.config import Config
 from rewarm.schedules.torch_adapter import apply_lr
-from rewarm.train import distributed, optim, runlock
+from rewarm.train import cpu_memory, distributed, optim, runlock
 from rewarm.train.session import LoopState, Session, checkpoint_state, open_session
 from rewarm.train.step import StepResult, train_step
 
@@ -42,6 +42,8 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
         if done is not None:
             return done
         env = distributed.setup(cfg.train.device)
+        if env.device.type == "cpu":
+            cpu_memory.keep_freed_memory()  # no page faults on every step's large buffers
         try:
             s = open_session(cfg, env, progress=progress)
             try:

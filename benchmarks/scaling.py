@@ -1,0 +1,283 @@
+"""How cost grows: with model size (3 presets) and with corpus size (data memory).
+
+    python benchmarks/scaling.py [--quick]
+
+Model size: for each preset, one rewarm training run in a fresh process (the
+`rewarm` worker of throughput.py: two stages, replay in stage 2) gives the median
+steady-state step time, the process's peak resident memory and the size of its
+stage-end checkpoint (weights + AdamW moments + state).
+
+Corpus size: for each corpus size, a fresh process opens the prepared shards,
+builds the `MixtureSampler` and draws batches; the resident memory it adds is
+split into anonymous pages (heap: must stay flat) and file-backed pages (the
+memory-mapped shards the batches touched: page cache the kernel can drop, bounded
+by the windows read, not by the corpus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+import throughput
+
+PRESETS = ("llama-tiny", "llama-small", "llama-medium")
+
+
+def corpus_of(mb: float) -> dict[str, Path]:
+    """Two domains of `mb` MB each, by repeating the standard-library text."""
+    base = throughput.write_corpus(throughput.WORK_DIR / "corpus")
+    root = throughput.WORK_DIR / f"corpus-{mb:g}mb"
+    root.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, src in base.items():
+        dst = root / f"{name}.txt"
+        if not dst.exists():
+            text = src.read_text(encoding="utf-8")
+            reps = int(mb * 1e6 // max(len(text), 1)) + 1
+            body = "\n\n".join([text] * reps)[: int(mb * 1e6)]
+            tmp = dst.with_suffix(".tmp")
+            tmp.write_text(body, encoding="utf-8")
+            tmp.replace(dst)
+        out[name] = dst
+    return out
+
+
+def worker_datamem(a: argparse.Namespace) -> dict[str, Any]:
+    """RSS added by opening the shards of an `a.mb` corpus and drawing `a.batches` batches."""
+    from rewarm.config import config_from_dict
+    from rewarm.data import prepare as prep
+    from rewarm.data.mixture import MixtureSampler
+    from rewarm.data.shards import open_domain
+
+    raw = throughput.rewarm_config(
+        name="datamem",
+        preset="llama-tiny",
+        seq_len=a.seq_len,
+        batch_tokens=a.batch_tokens,
+        stage1_steps=a.batches,
+        stage2_steps=a.batches,
+        tokenizer="byte",
+        out_dir=throughput.WORK_DIR / "runs",
+        corpus=corpus_of(a.mb),
+        data_dir=throughput.WORK_DIR / f"data-{a.mb:g}mb",
+    )
+    cfg = config_from_dict(raw, source="scaling.py")
+    if a.prepare_only:
+        prep.prepare(cfg, progress=False)
+        return {}
+    before = common.rss_mb()
+    domains = {name: open_domain(cfg.data_dir / name) for name in cfg.domains}
+    corpus_tokens = sum(int(d.train.size) for d in domains.values())
+    sampler = MixtureSampler(cfg, domains)
+    t0 = time.perf_counter()
+    for stage in range(len(cfg.stages)):
+        sampler.start_stage(stage)
+        for _ in range(a.batches):
+            sampler.next_batch()
+    per_batch = (time.perf_counter() - t0) / (2 * a.batches)
+    after = common.rss_mb()
+    return {
+        "corpus_tokens": corpus_tokens,
+        "shard_mb": sum(d.train.nbytes for d in domains.values()) / 2**20,
+        "anon_added_mb": after["anon"] - before["anon"],
+        "file_added_mb": after["file"] - before["file"],
+        "rss_added_mb": after["rss"] - before["rss"],
+        "batch_ms": per_batch * 1e3,
+    }
+
+
+def model_scaling(args: argparse.Namespace, vocab: int) -> list[dict[str, Any]]:
+    out = []
+    for preset in args.presets:
+        res = common.run_worker(
+            [
+                "benchmarks/throughput.py",
+                "--worker",
+                "rewarm",
+                "--preset",
+                preset,
+                "--vocab-size",
+                str(vocab),
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--batch-tokens",
+                str(args.batch_tokens),
+                "--tag",
+                "scaling",
+            ]
+        )
+        ckpt = res["checkpoint_files"]
+        out.append(
+            {
+                "preset": preset,
+                "params": res["params"],
+                "step_s": common.median(res["step_s"]),
+                "tokens_per_s": common.median(res["tokens_per_s"]),
+                "peak_rss_mb": res["peak_rss_mb"],
+                "checkpoint_mb": sum(ckpt.values()) / 2**20,
+                "weights_mb": ckpt.get("model.safetensors", 0) / 2**20,
+                "optimizer_mb": ckpt.get("optimizer.pt", 0) / 2**20,
+            }
+        )
+        print(
+            f"  {preset}: {out[-1]['step_s']:.2f} s/step, {out[-1]['peak_rss_mb']:.0f} MiB",
+            flush=True,
+        )
+    return out
+
+
+def data_scaling(args: argparse.Namespace) -> list[dict[str, Any]]:
+    out = []
+    for mb in args.corpus_mb:
+        base = ["benchmarks/scaling.py", "--worker", "datamem", "--mb", str(mb)]
+        base += ["--batch-tokens", str(args.batch_tokens), "--batches", str(args.batches)]
+        common.run_worker([*base, "--prepare-only"])
+        res = common.run_worker(base)
+        out.append({"corpus_mb_per_domain": mb, **res})
+        print(f"  corpus {mb:g} MB/domain: +{res['anon_added_mb']:.1f} MiB anon", flush=True)
+    return out
+
+
+def figures(models: list[dict[str, Any]], data: list[dict[str, Any]]) -> list[common.Figure]:
+    figs = []
+    if len(models) >= 2:
+        a, b = models[0], models[-1]
+        figs.append(
+            common.Figure(
+                f"step time {b['preset']} / {a['preset']}",
+                b["step_s"] / a["step_s"],
+                "x",
+                note=f"params x{b['params'] / a['params']:.1f}",
+            )
+        )
+    if len(data) >= 2:
+        lo, hi = data[0], data[-1]
+        growth = hi["anon_added_mb"] - lo["anon_added_mb"]
+        # "Flat": the heap the sampler adds grows by less than 5% of the extra shard bytes.
+        figs.append(
+            common.Figure(
+                f"data heap growth, corpus x{hi['corpus_tokens'] / lo['corpus_tokens']:.0f}",
+                growth,
+                "MiB",
+                "<=",
+                0.05 * (hi["shard_mb"] - lo["shard_mb"]),
+                f"shards {lo['shard_mb']:.0f} -> {hi['shard_mb']:.0f} MiB",
+            )
+        )
+    return figs
+
+
+MODEL_HEADER = [
+    "preset",
+    "params",
+    "step s",
+    "tokens/s",
+    "peak RSS MiB",
+    "checkpoint MiB",
+    "weights MiB",
+    "optimizer MiB",
+]
+DATA_HEADER = [
+    "corpus MB/domain",
+    "corpus tokens",
+    "shard MiB",
+    "anon added MiB",
+    "file-backed added MiB",
+    "ms/batch",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--presets", default=",".join(PRESETS))
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--batch-tokens", type=int, default=8192)
+    p.add_argument("--corpus-mb", default="2,8,32")
+    p.add_argument("--batches", type=int, default=50)
+    p.add_argument("--seq-len", type=int, default=256)
+    # internal
+    p.add_argument("--worker", choices=["datamem"], help=argparse.SUPPRESS)
+    p.add_argument("--mb", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        common.emit_result(worker_datamem(args))
+        return 0
+    args.presets = args.presets.split(",")
+    args.corpus_mb = [float(x) for x in args.corpus_mb.split(",")]
+    if args.quick:
+        args.presets, args.steps, args.warmup = ["llama-tiny", "llama-small"], 2, 1
+        args.corpus_mb, args.batches = [1.0, 4.0], 20
+    print(f"scaling: presets {args.presets}; corpus sizes {args.corpus_mb} MB per domain")
+    prep = common.run_worker(
+        ["benchmarks/throughput.py", "--worker", "prepare", "--tokenizer", "bpe"]
+    )
+    models = model_scaling(args, prep["vocab_size"])
+    data = data_scaling(args)
+    figs = figures(models, data)
+    print(
+        common.table(
+            [
+                [
+                    m[k]
+                    for k in (
+                        "preset",
+                        "params",
+                        "step_s",
+                        "tokens_per_s",
+                        "peak_rss_mb",
+                        "checkpoint_mb",
+                        "weights_mb",
+                        "optimizer_mb",
+                    )
+                ]
+                for m in models
+            ],
+            MODEL_HEADER,
+        )
+    )
+    print(
+        common.table(
+            [
+                [
+                    d[k]
+                    for k in (
+                        "corpus_mb_per_domain",
+                        "corpus_tokens",
+                        "shard_mb",
+                        "anon_added_mb",
+                        "file_added_mb",
+                        "batch_ms",
+                    )
+                ]
+                for d in data
+            ],
+            DATA_HEADER,
+        )
+    )
+    print(common.figures_table(figs))
+    path = common.write_json(
+        "scaling",
+        {
+            "machine": common.machine_info(),
+            "argv": sys.argv,
+            "models": models,
+            "data": data,
+            "figures": figs,
+        },
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,586 @@
+"""Training throughput: rewarm's trainer vs a plain PyTorch loop vs Hugging Face Trainer.
+
+    python benchmarks/throughput.py [--quick] [--presets llama-small,llama-medium]
+
+What is compared (same Hugging Face `LlamaForCausalLM` built from the rewarm preset,
+same vocabulary, same batch of `batch_tokens` tokens in sequences of `seq_len`, same
+AdamW settings (lr, betas, eps, weight decay on matrices only, clipping at 1.0),
+fp32 on the CPU):
+
+- rewarm: `rewarm.train.trainer.train(cfg)` on a generated two-stage config (stage 2
+  replays 25% of stage 1's data), evaluation and checkpoints only at stage ends (on a
+  tiny eval sample). Tokens/s is batch_tokens over the wall time between consecutive
+  `train` records, timestamped from outside by wrapping `MetricsLog.write`: one full
+  loop iteration (batch, LR, step, progress bar, log), stage-2 steps only, after the
+  warm-up steps. The trainer's own `tokens_per_s` (data + step time only, excluding
+  its logging) is kept in the JSON as `trainer_tokens_per_s`.
+- plain: a hand-written loop (index a pre-tokenized tensor, forward, cross-entropy,
+  backward, clip, AdamW step) timed end to end per step, data included.
+- hf: `transformers.Trainer` over a pre-tokenized tensor dataset (no eval, no saving,
+  no logging, constant LR), timed between consecutive `on_step_end` callbacks.
+
+Each measurement runs in a fresh process, interleaved A B C A B C ..., and the
+median over all steady-state steps of all rounds is reported. MFU uses
+`common.flops_per_token` and the fp32 matmul peak measured in the parent process
+(best of the runs before and after the benchmark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+
+WORK_DIR = common.RESULTS_DIR / "work"
+FRAMEWORKS = ("rewarm", "plain", "hf", "plain-malloc")
+
+# Targets from issue 8 (ratios measured in one run, on llama-small).
+TARGET_VS_PLAIN = 0.98
+TARGET_VS_HF = 1.05
+TARGET_MFU = 0.6
+
+
+# -- the shared setup --------------------------------------------------------------------
+
+
+def write_corpus(root: Path, mb_per_domain: float = 2.0) -> dict[str, Path]:
+    """Two text domains cut from the Python standard library's own source files.
+
+    Content does not matter for speed; it only has to be real text for the tokenizer.
+    """
+    import sysconfig
+
+    root.mkdir(parents=True, exist_ok=True)
+    out = {"a": root / "a.txt", "b": root / "b.txt"}
+    if all(p.exists() for p in out.values()):
+        return out
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in stdlib.glob("*.py"))
+    limit = int(mb_per_domain * 1e6)
+    texts = {"a": [], "b": []}
+    sizes = {"a": 0, "b": 0}
+    for i, f in enumerate(files):
+        name = "a" if i % 2 == 0 else "b"
+        if sizes[name] >= limit:
+            continue
+        text = f.read_text(encoding="utf-8", errors="replace")
+        texts[name].append(text)
+        sizes[name] += len(text)
+    for name, path in out.items():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n\n".join(texts[name]), encoding="utf-8")
+        tmp.replace(path)
+    return out
+
+
+def rewarm_config(
+    *,
+    name: str,
+    preset: str,
+    seq_len: int,
+    batch_tokens: int,
+    stage1_steps: int,
+    stage2_steps: int,
+    tokenizer: str,
+    out_dir: Path,
+    eval_every_tokens: int = 0,
+    eval_tokens: int | None = None,
+    checkpoint_every_tokens: int = 0,
+    corpus: dict[str, Path] | None = None,
+    data_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The raw config dict of a two-stage run: stage 2 replays 25% of stage 1's domain."""
+    corpus = corpus or write_corpus(WORK_DIR / "corpus")
+    return {
+        "run": {"name": name, "out_dir": str(out_dir), "seed": 0},
+        "model": {"init": "scratch", "preset": preset},
+        "tokenizer": {"kind": tokenizer, "vocab_size": 4096, "sample_bytes": 2_000_000},
+        "data": {"dir": str(data_dir or WORK_DIR / f"data-{tokenizer}")},
+        "domains": {
+            "a": {"source": str(corpus["a"])},
+            "b": {"source": str(corpus["b"])},
+        },
+        "train": {
+            "seq_len": seq_len,
+            "batch_tokens": batch_tokens,
+            "lr": 1e-3,
+            "device": "cpu",
+        },
+        "eval": {
+            "every_tokens": eval_every_tokens,
+            "tokens_per_domain": eval_tokens if eval_tokens is not None else seq_len,
+        },
+        "checkpoint": {"every_tokens": checkpoint_every_tokens, "keep": 1},
+        "stages": [
+            {
+                "name": "one",
+                "tokens": stage1_steps * batch_tokens,
+                "mix": {"a": 1.0},
+                "schedule": {"kind": "constant"},
+            },
+            {
+                "name": "two",
+                "tokens": stage2_steps * batch_tokens,
+                "mix": {"b": 1.0},
+                "replay": {"fraction": 0.25, "policy": "uniform"},
+                "schedule": {"kind": "constant"},
+            },
+        ],
+    }
+
+
+def build_model(preset: str, vocab_size: int, seq_len: int) -> Any:
+    """The Hugging Face model rewarm's trainer builds for `preset` (same code path)."""
+    import torch
+
+    from rewarm.config import config_from_dict
+    from rewarm.model.hf import build_model as rewarm_build_model
+
+    raw = rewarm_config(
+        name="model",
+        preset=preset,
+        seq_len=seq_len,
+        batch_tokens=seq_len,
+        stage1_steps=1,
+        stage2_steps=1,
+        tokenizer="byte",
+        out_dir=WORK_DIR / "runs",
+    )
+    torch.manual_seed(0)
+    return rewarm_build_model(config_from_dict(raw, source="throughput.py"), vocab_size)
+
+
+def optimizer_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups as rewarm's config documents them: decay on matrices only."""
+    decay, no_decay = [], []
+    emb = model.get_input_embeddings().weight
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.ndim >= 2 and p is not emb else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+# -- workers (each runs in its own process) -----------------------------------------------
+
+
+def worker_plain_malloc(a: argparse.Namespace) -> dict[str, Any]:
+    """The plain loop with glibc told to keep freed memory (what rewarm's trainer does)."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-4, 0)  # M_MMAP_MAX: never serve large blocks with a fresh mmap
+    libc.mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD: never give the heap top back
+    return worker_plain(a)
+
+
+def worker_plain(a: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = build_model(a.preset, a.vocab_size, a.seq_len)
+    model.train()
+    seqs = a.batch_tokens // a.seq_len
+    data = torch.randint(0, a.vocab_size, (seqs * 8, a.seq_len + 1), dtype=torch.int64)
+    opt = torch.optim.AdamW(optimizer_groups(model, 0.1), lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+    times = []
+    last = time.perf_counter()
+    for step in range(a.warmup + a.steps):
+        rows = torch.randint(0, data.shape[0], (seqs,))
+        batch = data[rows]
+        inputs, targets = batch[:, :-1], batch[:, 1:]
+        logits = model(input_ids=inputs).logits  # (batch, seq, vocab)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss.item()
+        now = time.perf_counter()
+        if step >= a.warmup:
+            times.append(now - last)
+        last = now
+    return {
+        "step_s": times,
+        "tokens_per_s": [a.batch_tokens / t for t in times],
+        "flops_per_token": common.flops_per_token(model, a.seq_len),
+        "params": sum(p.numel() for p in model.parameters()),
+        "peak_rss_mb": common.peak_rss_mb(),
+    }
+
+
+def worker_hf(a: argparse.Namespace) -> dict[str, Any]:
+    import tempfile
+
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    torch.manual_seed(0)
+    model = build_model(a.preset, a.vocab_size, a.seq_len)
+    seqs = a.batch_tokens // a.seq_len
+    ids = torch.randint(0, a.vocab_size, (seqs * (a.warmup + a.steps + 1), a.seq_len))
+
+    class Windows(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return ids.shape[0]
+
+        def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+            return {"input_ids": ids[i], "labels": ids[i]}
+
+    stamps: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            stamps.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = TrainingArguments(
+            output_dir=tmp,
+            per_device_train_batch_size=seqs,
+            max_steps=a.warmup + a.steps + 1,
+            learning_rate=1e-3,
+            lr_scheduler_type="constant",
+            weight_decay=0.1,
+            adam_beta1=0.9,
+            adam_beta2=0.95,
+            adam_epsilon=1e-8,
+            max_grad_norm=1.0,
+            optim="adamw_torch",
+            use_cpu=True,
+            eval_strategy="no",
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=False,
+            seed=0,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=Windows(), callbacks=[Clock()])
+        trainer.train()
+    # Interval k is step k's full wall time (data, forward, backward, clip, step).
+    intervals = [b - a_ for a_, b in zip(stamps, stamps[1:], strict=False)]
+    times = intervals[a.warmup :]
+    return {
+        "step_s": times,
+        "tokens_per_s": [a.batch_tokens / t for t in times],
+        "flops_per_token": common.flops_per_token(model, a.seq_len),
+        "params": sum(p.numel() for p in model.parameters()),
+        "peak_rss_mb": common.peak_rss_mb(),
+    }
+
+
+def worker_rewarm(a: argparse.Namespace) -> dict[str, Any]:
+    import shutil
+
+    from rewarm.config import config_from_dict
+    from rewarm.train import records
+    from rewarm.train.trainer import train
+
+    out_dir = WORK_DIR / "runs"
+    name = f"throughput-{a.preset}-{a.tag}"
+    shutil.rmtree(out_dir / name, ignore_errors=True)
+    raw = rewarm_config(
+        name=name,
+        preset=a.preset,
+        seq_len=a.seq_len,
+        batch_tokens=a.batch_tokens,
+        stage1_steps=2,
+        stage2_steps=a.warmup + a.steps,
+        tokenizer=a.tokenizer,
+        out_dir=out_dir,
+    )
+    cfg = config_from_dict(raw, source="throughput.py")
+    # Timestamp every `train` record from outside the trainer: the interval between two
+    # consecutive records is one full loop iteration (batch, LR, step, progress, log),
+    # the same span the plain loop and the HF callback measure.
+    stamps: list[float] = []
+    original_write = records.MetricsLog.write
+
+    def timed_write(self: Any, kind: str, **fields: Any) -> None:
+        original_write(self, kind, **fields)
+        if kind == "train":
+            stamps.append(time.perf_counter())
+
+    records.MetricsLog.write = timed_write  # type: ignore[method-assign]
+    train(cfg, progress=False)
+    run_dir = cfg.run_dir
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    recs = [json.loads(ln) for ln in lines]
+    run_rec = next(r for r in recs if r["kind"] == "run" and r.get("event") == "start")
+    train_recs = [r for r in recs if r["kind"] == "train"]
+    # Stage 2's records; its first interval also holds stage 1's end (eval, checkpoint)
+    # and stage 2's start, so the warm-up skip always covers it.
+    idx2 = [i for i, r in enumerate(train_recs) if r["stage"] == "two"]
+    steady = idx2[a.warmup :]
+    wall = [stamps[i] - stamps[i - 1] for i in steady]
+    own = [float(train_recs[i]["tokens_per_s"]) for i in steady]
+    ckpts = sorted((run_dir / "checkpoints").glob("step_*"))
+    ckpt_files = {f.name: f.stat().st_size for f in ckpts[-1].iterdir()} if ckpts else {}
+    shutil.rmtree(out_dir / name, ignore_errors=True)
+    return {
+        "checkpoint_files": ckpt_files,
+        "step_s": wall,
+        "tokens_per_s": [a.batch_tokens / t for t in wall],
+        "trainer_tokens_per_s": own,
+        "trainer_mfu": [train_recs[i].get("mfu") for i in steady],
+        "trainer_peak_flops": run_rec.get("peak_flops"),
+        "flops_per_token": float(run_rec.get("flops_per_token", float("nan"))),
+        "params": int(run_rec.get("params", 0)),
+        "peak_rss_mb": common.peak_rss_mb(),
+    }
+
+
+def worker_prepare(a: argparse.Namespace) -> dict[str, Any]:
+    """Tokenize the corpus once so that timed rewarm runs reuse the shards."""
+    from rewarm.config import config_from_dict
+    from rewarm.data.prepare import prepare
+    from rewarm.data.tokenizer import load_tokenizer
+
+    raw = rewarm_config(
+        name="prepare",
+        preset=a.preset,
+        seq_len=a.seq_len,
+        batch_tokens=a.batch_tokens,
+        stage1_steps=1,
+        stage2_steps=1,
+        tokenizer=a.tokenizer,
+        out_dir=WORK_DIR / "runs",
+    )
+    cfg = config_from_dict(raw, source="throughput.py")
+    prepare(cfg, progress=False)
+    return {"vocab_size": load_tokenizer(cfg).vocab_size}
+
+
+WORKERS = {
+    "plain": worker_plain,
+    "plain-malloc": worker_plain_malloc,
+    "hf": worker_hf,
+    "rewarm": worker_rewarm,
+    "prepare": worker_prepare,
+}
+
+
+# -- the benchmark -----------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    peak_before = common.matmul_peak_gflops(seconds=2.0)
+    base = [
+        "benchmarks/throughput.py",
+        "--seq-len",
+        str(args.seq_len),
+        "--batch-tokens",
+        str(args.batch_tokens),
+        "--tokenizer",
+        args.tokenizer,
+    ]
+    prep = common.run_worker([*base, "--worker", "prepare", "--preset", args.presets[0]])
+    vocab = prep["vocab_size"]
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for k, preset in enumerate(args.presets):
+        results[preset] = {fw: [] for fw in args.frameworks}
+        # Larger presets (after the targeted first one) get fewer rounds and steps: a
+        # llama-medium step is ~5x a llama-small one.
+        rounds = args.rounds if k == 0 else max(2, args.rounds - 1)
+        steps = args.steps if k == 0 else max(3, args.steps // 2)
+        warmup = args.warmup if k == 0 else 1
+        for rnd in range(rounds):
+            for fw in args.frameworks:
+                t0 = time.perf_counter()
+                res = common.run_worker(
+                    [
+                        *base,
+                        "--worker",
+                        fw,
+                        "--preset",
+                        preset,
+                        "--vocab-size",
+                        str(vocab),
+                        "--steps",
+                        str(steps),
+                        "--warmup",
+                        str(warmup),
+                        "--tag",
+                        str(rnd),
+                    ]
+                )
+                res["wall_s"] = time.perf_counter() - t0
+                res["load_1min"] = common.load_average()
+                results[preset][fw].append(res)
+                print(
+                    f"  {preset} round {rnd} {fw:6s}: "
+                    f"{common.median(res['tokens_per_s']):8.0f} tokens/s "
+                    f"({res['wall_s']:.0f} s, load {res['load_1min']:.1f})",
+                    flush=True,
+                )
+    peak_after = common.matmul_peak_gflops(seconds=2.0)
+    return {
+        "peak_gflops": max(peak_before, peak_after),
+        "peak_gflops_runs": [peak_before, peak_after],
+        "bf16_peak_tflops": common.cuda_bf16_peak_tflops(),
+        "vocab_size": vocab,
+        "results": results,
+    }
+
+
+def summarise(
+    data: dict[str, Any], target_preset: str
+) -> tuple[list[list[Any]], list[common.Figure]]:
+    """Per-preset medians and ratios (rows) and the targeted figures."""
+    rows = []
+    figures = []
+    peak = data["peak_gflops"]
+    for preset, by_fw in data["results"].items():
+        med = {}
+        for fw, runs in by_fw.items():
+            tps = [t for r in runs for t in r["tokens_per_s"]]
+            med[fw] = common.median(tps)
+            fpt = runs[0]["flops_per_token"] if runs else float("nan")
+            if not math.isfinite(fpt):  # rewarm did not report it: use the plain loop's
+                fpt = by_fw["plain"][0]["flops_per_token"]
+            mfu = med[fw] * fpt / (peak * 1e9)
+            spread = (min(tps), max(tps)) if tps else (float("nan"),) * 2
+            rows.append(
+                [
+                    preset,
+                    fw,
+                    runs[0].get("params", 0) if runs else 0,
+                    med[fw],
+                    f"{spread[0]:.0f}-{spread[1]:.0f}",
+                    len(tps),
+                    med[fw] * fpt / 1e9,
+                    mfu,
+                    common.median([r["peak_rss_mb"] for r in runs]),
+                ]
+            )
+        vs_plain = med["rewarm"] / med["plain"]
+        vs_hf = med["rewarm"] / med["hf"]
+        # Per-round ratios: neighbours in time share the machine's load, so their spread
+        # shows how much of a ratio is noise.
+        per_round = {
+            other: [
+                common.median(r["tokens_per_s"]) / common.median(o["tokens_per_s"])
+                for r, o in zip(by_fw["rewarm"], by_fw[other], strict=True)
+            ]
+            for other in ("plain", "hf")
+        }
+        data.setdefault("round_ratios", {})[preset] = per_round
+        fpt = by_fw["plain"][0]["flops_per_token"]
+        mfu = med["rewarm"] * fpt / (peak * 1e9)
+        targeted = preset == target_preset
+        figures += [
+            common.Figure(
+                f"{preset}: rewarm / plain loop",
+                vs_plain,
+                "x",
+                ">=" if targeted else "",
+                TARGET_VS_PLAIN if targeted else None,
+                "rounds: " + ", ".join(f"{x:.3f}" for x in per_round["plain"]),
+            ),
+            common.Figure(
+                f"{preset}: rewarm / HF Trainer",
+                vs_hf,
+                "x",
+                ">=" if targeted else "",
+                TARGET_VS_HF if targeted else None,
+                "rounds: " + ", ".join(f"{x:.3f}" for x in per_round["hf"]),
+            ),
+            common.Figure(
+                f"{preset}: rewarm MFU (fp32 matmul peak {peak:.0f} GFLOP/s)",
+                mfu,
+                "",
+                ">=" if targeted else "",
+                TARGET_MFU if targeted else None,
+            ),
+            common.Figure(f"{preset}: plain loop MFU", med["plain"] * fpt / (peak * 1e9), ""),
+        ]
+        if "plain-malloc" in med:
+            figures.append(
+                common.Figure(
+                    f"{preset}: rewarm / plain loop with rewarm's malloc settings",
+                    med["rewarm"] / med["plain-malloc"],
+                    "x",
+                    note="where the rest of the gain comes from",
+                )
+            )
+    return rows, figures
+
+
+ROW_HEADER = [
+    "preset",
+    "framework",
+    "params",
+    "tokens/s (median)",
+    "range",
+    "steps",
+    "GFLOP/s",
+    "MFU",
+    "peak RSS MiB",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="llama-small only, fewer steps")
+    p.add_argument("--presets", default="llama-small,llama-medium")
+    p.add_argument(
+        "--frameworks",
+        default=",".join(FRAMEWORKS),
+        help="interleaved in this order; rewarm, plain and hf are required for the ratios",
+    )
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=6, help="timed steps per run")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per run")
+    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--batch-tokens", type=int, default=8192)
+    p.add_argument("--tokenizer", default="bpe", help="'bpe' (4096 ids, trained locally) or 'byte'")
+    # internal: run one measurement in this process
+    p.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    p.add_argument("--preset", default="llama-small", help=argparse.SUPPRESS)
+    p.add_argument("--vocab-size", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--tag", default="0", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        common.emit_result(WORKERS[args.worker](args))
+        return 0
+    args.presets = args.presets.split(",")
+    args.frameworks = args.frameworks.split(",")
+    if args.quick:
+        args.presets, args.rounds, args.steps, args.warmup = ["llama-small"], 2, 4, 2
+        args.frameworks = ["rewarm", "plain", "hf"]
+    print(
+        f"throughput: presets {args.presets}, {args.rounds} rounds x {args.steps} steps "
+        f"(+{args.warmup} warm-up), batch {args.batch_tokens} tokens, seq {args.seq_len}"
+    )
+    data = measure(args)
+    rows, figures = summarise(data, target_preset="llama-small")
+    print(common.table(rows, ROW_HEADER))
+    print(common.figures_table(figures))
+    path = common.write_json(
+        "throughput",
+        {
+            "machine": common.machine_info(),
+            "argv": sys.argv,
+            "settings": {k: v for k, v in vars(args).items() if k not in ("worker",)},
+            **data,
+            "rows": [dict(zip(ROW_HEADER, r, strict=True)) for r in rows],
+            "figures": figures,
+        },
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
