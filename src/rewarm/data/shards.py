@@ -60,9 +60,9 @@ class DomainData:
 
 
 def _memmap(path: Path, dtype: np.dtype, expected: int) -> np.ndarray:
-    if expected == 0:
-        return np.zeros(0, dtype=dtype)
     size = path.stat().st_size if path.exists() else -1
+    if expected == 0 and size <= 0:  # an empty split: no file, or an empty one
+        return np.zeros(0, dtype=dtype)
     if size != expected * dtype.itemsize:
         raise UserError(
             f"{path}: expected {expected} tokens ({expected * dtype.itemsize} bytes), "

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from rewarm import __version__, checkpoint
-from rewarm.config import Config, dump_toml
+from rewarm.config import Config, dump_toml, eval_interval
 from rewarm.errors import UserError
 from rewarm.evaluation.evaluator import DomainEval, Evaluator
 from rewarm.model.accounting import ModelStats, model_stats
@@ -301,6 +301,7 @@ def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
         peak_flops=s.peak_flops,
         world_size=s.env.world_size,
         seq_len=s.cfg.train.seq_len,
+        eval_every_tokens=eval_interval(s.cfg),
         config=s.cfg.to_dict(),
     )
     s.log.write("run", **fields)

@@ -20,7 +20,7 @@ import time
 import torch
 
 from rewarm import checkpoint
-from rewarm.config import Config
+from rewarm.config import Config, eval_interval
 from rewarm.schedules.torch_adapter import apply_lr
 from rewarm.train import cpu_memory, distributed, optim, runlock
 from rewarm.train.session import LoopState, Session, checkpoint_state, open_session
@@ -59,6 +59,7 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
 def loop(s: Session) -> None:
     st, cfg, t = s.state, s.cfg, s.cfg.train
     busy = 0.0  # seconds spent in steps since the last train record
+    eval_every = eval_interval(cfg)
     while st.stage < len(cfg.stages):
         if not st.stage_started:
             begin_stage(s)
@@ -78,7 +79,7 @@ def loop(s: Session) -> None:
         if st.stage_step >= s.stage_steps[st.stage]:
             end_stage(s)
             continue
-        if _crossed(st.tokens, t.batch_tokens, cfg.eval.every_tokens):
+        if _crossed(st.tokens, t.batch_tokens, eval_every):
             evaluate(s)
         if _crossed(st.tokens, t.batch_tokens, cfg.checkpoint.every_tokens):
             save_checkpoint(s, stage_end=False)
