@@ -32,6 +32,7 @@ from rewarm.train import distributed, optim, throughput
 from rewarm.train.changes import RESOLVED
 from rewarm.train.distributed import DistEnv
 from rewarm.train.records import MetricsLog, NullLog, Progress
+from rewarm.train.step import loss_module
 
 
 @dataclass
@@ -74,7 +75,8 @@ class Session:
     model: torch.nn.Module
     """The unwrapped model (FSDP2-sharded in place under train.fsdp)."""
     forward: torch.nn.Module
-    """What the training step calls: DDP and/or torch.compile around `model`."""
+    """What the training step calls, tokens -> summed nats: `step.loss_module` around
+    the DDP/FSDP-wrapped model, compiled under train.compile."""
     no_sync: Callable[[], contextlib.AbstractContextManager]
     autocast: Callable[[], contextlib.AbstractContextManager]
     params: list[torch.nn.Parameter]
@@ -193,7 +195,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     model_config_json = model.config.to_json_string()
     model.to(env.device)
     wrapped = distributed.wrap(model, env, t.fsdp)
-    forward = torch.compile(wrapped) if t.compile else wrapped
+    forward = loss_module(wrapped, compile=t.compile, distributed=env.distributed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = optim.build_optimizer(model, t, env.device)
     if saved is not None:
