@@ -1,6 +1,7 @@
 """Step variants A/B'd in one process: what was tried to speed up a CPU training step.
 
     python benchmarks/variants.py [--quick] [--variants eager,compile,...] [--rounds 8]
+    python benchmarks/variants.py --profile --variants eager,compile   # where the time goes
 
 Every variant runs the same training step (Hugging Face `LlamaForCausalLM` from a
 rewarm preset, 4096-id vocabulary, 8192 tokens of 256-token sequences, fp32, summed
@@ -87,7 +88,9 @@ def parse(variant: str) -> dict[str, Any]:
     return opts
 
 
-def run(variants: list[str], rounds: int, preset: str) -> dict[str, list[float]]:
+def run(
+    variants: list[str], rounds: int, preset: str, profile: bool = False
+) -> dict[str, list[float]]:
     import torch
     import torch.nn.functional as F
     from throughput import build_model, optimizer_groups
@@ -119,6 +122,7 @@ def run(variants: list[str], rounds: int, preset: str) -> dict[str, list[float]]
 
     compiled_loss = torch.compile(loss_eager)
     layer_compiled = False
+    compiled_calls: list[Any] = []
 
     def set_attention(kind: str) -> None:
         for m in model.modules():
@@ -133,7 +137,11 @@ def run(variants: list[str], rounds: int, preset: str) -> dict[str, list[float]]
         if "layers" in flags and not layer_compiled:
             for layer in model.model.layers:
                 layer.compile()
+                compiled_calls.append(layer._compiled_call_impl)
             layer_compiled = True
+        # nn.Module.compile() works through this private attribute: toggle it per step.
+        for layer, call in zip(model.model.layers, compiled_calls, strict=False):
+            layer._compiled_call_impl = call if "layers" in flags else None
         total = torch.zeros(())
         for tok in data.split(o["mb"] // SEQ):
             x, y = tok[:, :-1], tok[:, 1:].flatten()
@@ -152,9 +160,18 @@ def run(variants: list[str], rounds: int, preset: str) -> dict[str, list[float]]
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    if any("layers" in plans[v]["flags"] for v in variants) and len(variants) > 1:
-        # Compiled layers stay compiled for every later variant: keep them separate.
-        raise SystemExit("variants.py: run 'layers' on its own or last")
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        for v in variants:
+            step(plans[v])
+            step(plans[v])
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                step(plans[v])
+            print(f"== {v}: one step, self CPU time by op")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+        return {}
     times: dict[str, list[float]] = {v: [] for v in variants}
     for v in variants:
         t0 = time.perf_counter()
@@ -175,11 +192,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default="eager,compile,fce,fce+ch256,mb4096,mb2048,rmsnorm,math")
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--preset", default="llama-small")
+    p.add_argument(
+        "--profile", action="store_true", help="print a torch.profiler table of one step instead"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.variants, args.rounds = "eager,compile", 4
     variants = args.variants.split(",")
     print(f"variants: {variants}, {args.rounds} rounds, {args.preset}, {BATCH} tokens/step")
+    if args.profile:
+        run(variants, 0, args.preset, profile=True)
+        return 0
     times = run(variants, args.rounds, args.preset)
     base = common.median(times[variants[0]])
     rows = [

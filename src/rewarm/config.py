@@ -99,7 +99,7 @@ class TrainSection:
     device: str = "auto"
     """"auto" (CUDA when available), "cpu" or "cuda"."""
     compile: bool = False
-    """Wrap the model in torch.compile."""
+    """Compile the model and its loss with torch.compile (see docs/performance.md)."""
     fsdp: bool = False
     """Under torchrun, shard the model with FSDP2 `fully_shard` instead of DDP."""
     nonfinite: str = "skip"

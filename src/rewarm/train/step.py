@@ -41,10 +41,11 @@ class NextTokenLoss(torch.nn.Module):
     """A model and its training loss as one module: `forward(tokens)` -> summed nats.
 
     Under `train.compile = true` in a single process, this whole module is what
-    torch.compile traces, so the LM head's cross-entropy (a log-softmax over the
-    vocabulary for every token, 12% of a CPU step of `llama-small` in eager mode)
-    fuses with the decoder's elementwise work (RMSNorm, RoPE, SwiGLU, residuals);
-    see docs/performance.md.
+    torch.compile traces: one graph from token ids to the summed loss, in which
+    Inductor fuses the decoder's elementwise work (RMSNorm, RoPE, SwiGLU,
+    residuals) and the cross-entropy's log-softmax. On a CPU the gain comes from
+    the decoder layers (compiling them alone measures the same); see
+    docs/performance.md.
     """
 
     def __init__(self, model: torch.nn.Module) -> None:
