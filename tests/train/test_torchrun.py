@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
 import pytest
-from runhelpers import ONE_THREAD_ENV, load, records, train_losses, write_config
+from runhelpers import ONE_THREAD_ENV, load, one_thread, records, train_losses, write_config
+
+from rewarm.train.trainer import train
 
 
 @pytest.mark.slow
@@ -42,3 +45,26 @@ def test_two_process_ddp_matches_one_process(finished, tmp_path):
     ev_ref = {(r["step"], r["domain"]): r["loss"] for r in records(ref.run_dir, "eval")}
     assert ev.keys() == ev_ref.keys()
     assert all(ev[k] == pytest.approx(ev_ref[k], rel=1e-4) for k in ev)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("c++") is None, reason="Inductor needs a C++ compiler")
+def test_two_process_ddp_with_compile_matches_one_eager_process(tmp_path):
+    """Under torchrun, train.compile compiles the DDP-wrapped model (the loss runs eagerly)."""
+    short = ["stages.0.tokens=384", "stages.1.tokens=256"]
+    eager = load(write_config(tmp_path, "eager"), *short)
+    with one_thread():
+        train(eager, progress=False)
+    path = write_config(tmp_path, "ddpc")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", "rewarm", "train", str(path), "--no-progress", "--set", "train.compile=true"]
+    for item in short:
+        cmd += ["--set", item]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env=ONE_THREAD_ENV, timeout=400
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp, single = train_losses(load(path, *short).run_dir), train_losses(eager.run_dir)
+    assert [s for s, _ in ddp] == [s for s, _ in single] == [1, 2, 3, 4, 5]
+    for (step, a), (_, b) in zip(ddp, single, strict=True):
+        assert a == pytest.approx(b, rel=1e-5), step
