@@ -54,13 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if diff and main:
         for key, (old, new) in diff.items():
             print(f"rewarm train: allowed change {key}: {old!r} -> {new!r}", file=sys.stderr)
-        change = _schedule_change(cfg)
-        if change:
-            print(
-                f"rewarm train: the learning-rate schedule changed ({change}); resuming at the "
-                "saved position on the new schedule",
-                file=sys.stderr,
-            )
+        # A changed LR schedule is described by the session, from the checkpoint's plan.
 
     from rewarm.train.trainer import NonFiniteError, train
 
@@ -82,14 +76,3 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def _schedule_change(cfg: object) -> str | None:
-    """One line naming what changed in the stage plan since the run started, or None."""
-    from rewarm.schedules import StagePlan, describe_change
-    from rewarm.train.changes import previous_config
-
-    old = previous_config(cfg.run_dir)  # type: ignore[attr-defined]
-    if old is None:
-        return None
-    return describe_change(StagePlan.from_config(old).fingerprint(), StagePlan.from_config(cfg))

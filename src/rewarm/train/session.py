@@ -14,6 +14,7 @@ import hashlib
 import platform
 import random
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -322,6 +323,12 @@ def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
             old_fingerprint=old,
             new_fingerprint=new,
         )
+        if s.env.is_main:  # the one place the change is described: the checkpoint's plan
+            print(
+                f"rewarm train: the learning-rate schedule changed ({change or 'unreadable'}); "
+                "resuming at the saved position on the new schedule",
+                file=sys.stderr,
+            )
 
 
 def checkpoint_state(s: Session, *, stage_end: bool) -> dict[str, Any]:
