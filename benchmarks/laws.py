@@ -29,19 +29,10 @@ from pathlib import Path
 
 import torch
 
-from rewarm.laws.curves import read_csv
+from rewarm.laws.curves import PAPER_FIT, PAPER_HELD_OUT, read_paper_curve
 from rewarm.laws.fit import evaluate_curves, fit, make_law
 from rewarm.laws.metrics import curve_mean
 
-FIT = ["cosine_24000", "constant_24000", "wsdcon_9"]
-HELD_OUT = [
-    "cosine_72000",
-    "constant_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_18",
-]
 # (row label, law, fit method): MPL's default two-stage fit, the same as literally as
 # the paper's released code, MPL fitted to convergence, and Tissue.
 VARIANTS = [
@@ -52,11 +43,6 @@ VARIANTS = [
 ]
 TARGETS = {"25M": (0.00110, 0.00409), "100M": (0.00142, 0.00583)}
 HERE = Path(__file__).resolve().parent
-
-
-def load(data: Path, size: str, name: str):  # type: ignore[no-untyped-def]
-    c = read_csv(data / size / f"{name}.csv")
-    return c.truncated(24000) if name.endswith("_24000") else c
 
 
 def main() -> int:
@@ -73,8 +59,8 @@ def main() -> int:
     starts, max_iter = (1, 100) if args.quick else (2, 200)
     rows = []
     for size in ("25M", "100M"):
-        train = [load(args.data, size, n) for n in FIT]
-        test = [load(args.data, size, n) for n in HELD_OUT]
+        train = [read_paper_curve(args.data, size, n) for n in PAPER_FIT]
+        test = [read_paper_curve(args.data, size, n) for n in PAPER_HELD_OUT]
         for label, law_name, method in VARIANTS:
             law = make_law(law_name, warmup_ld=method == "paper")
             res = fit(train, law, starts=starts, max_iter=max_iter, method=method)
@@ -116,7 +102,7 @@ def main() -> int:
         )
     doc = {
         "command": "python benchmarks/laws.py" + (" --quick" if args.quick else ""),
-        "protocol": {"fit": FIT, "held_out": HELD_OUT, "truncate_24000": True},
+        "protocol": {"fit": PAPER_FIT, "held_out": PAPER_HELD_OUT, "truncate_24000": True},
         "machine": {
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),

@@ -41,7 +41,7 @@ from collections import defaultdict
 from typing import Any
 
 import common
-import throughput
+import workload
 
 DESIGN_EVAL_EVERY = 65536  # eval.every_tokens in DESIGN.md's example config (information)
 TARGET_DATA = 0.01
@@ -86,10 +86,10 @@ def instrumented_run(args: argparse.Namespace) -> dict[str, Any]:
     from rewarm.train import records, trainer
 
     eval_default = EvalSection()
-    out_dir = throughput.WORK_DIR / "runs"
+    out_dir = workload.WORK_DIR / "runs"
     name = f"overheads-{args.preset}"
     shutil.rmtree(out_dir / name, ignore_errors=True)
-    raw = throughput.rewarm_config(
+    raw = workload.rewarm_config(
         name=name,
         preset=args.preset,
         seq_len=args.seq_len,

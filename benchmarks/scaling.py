@@ -23,15 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import common
-import throughput
+import workload
 
 PRESETS = ("llama-tiny", "llama-small", "llama-medium")
 
 
 def corpus_of(mb: float) -> dict[str, Path]:
     """Two domains of `mb` MB each, by repeating the standard-library text."""
-    base = throughput.write_corpus(throughput.WORK_DIR / "corpus")
-    root = throughput.WORK_DIR / f"corpus-{mb:g}mb"
+    base = workload.write_corpus(workload.WORK_DIR / "corpus")
+    root = workload.WORK_DIR / f"corpus-{mb:g}mb"
     root.mkdir(parents=True, exist_ok=True)
     out = {}
     for name, src in base.items():
@@ -54,7 +54,7 @@ def worker_datamem(a: argparse.Namespace) -> dict[str, Any]:
     from rewarm.data.mixture import MixtureSampler
     from rewarm.data.shards import open_domain
 
-    raw = throughput.rewarm_config(
+    raw = workload.rewarm_config(
         name="datamem",
         preset="llama-tiny",
         seq_len=a.seq_len,
@@ -62,9 +62,9 @@ def worker_datamem(a: argparse.Namespace) -> dict[str, Any]:
         stage1_steps=a.batches,
         stage2_steps=a.batches,
         tokenizer="byte",
-        out_dir=throughput.WORK_DIR / "runs",
+        out_dir=workload.WORK_DIR / "runs",
         corpus=corpus_of(a.mb),
-        data_dir=throughput.WORK_DIR / f"data-{a.mb:g}mb",
+        data_dir=workload.WORK_DIR / f"data-{a.mb:g}mb",
     )
     cfg = config_from_dict(raw, source="scaling.py")
     if a.prepare_only:

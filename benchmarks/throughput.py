@@ -36,12 +36,13 @@ import json
 import math
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+import baselines
+import ceiling
 import common
+from workload import WORK_DIR, rewarm_config
 
-WORK_DIR = common.RESULTS_DIR / "work"
 FRAMEWORKS = ("rewarm", "plain", "hf", "rewarm-compile", "plain-malloc")
 
 # Targets from issue 8 (ratios measured in one run, on llama-small).
@@ -50,238 +51,7 @@ TARGET_VS_HF = 1.05
 TARGET_MFU = 0.6
 
 
-# -- the shared setup --------------------------------------------------------------------
-
-
-def write_corpus(root: Path, mb_per_domain: float = 2.0) -> dict[str, Path]:
-    """Two text domains cut from the Python standard library's own source files.
-
-    Content does not matter for speed; it only has to be real text for the tokenizer.
-    """
-    import sysconfig
-
-    root.mkdir(parents=True, exist_ok=True)
-    out = {"a": root / "a.txt", "b": root / "b.txt"}
-    if all(p.exists() for p in out.values()):
-        return out
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(p for p in stdlib.glob("*.py"))
-    limit = int(mb_per_domain * 1e6)
-    texts = {"a": [], "b": []}
-    sizes = {"a": 0, "b": 0}
-    for i, f in enumerate(files):
-        name = "a" if i % 2 == 0 else "b"
-        if sizes[name] >= limit:
-            continue
-        text = f.read_text(encoding="utf-8", errors="replace")
-        texts[name].append(text)
-        sizes[name] += len(text)
-    for name, path in out.items():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("\n\n".join(texts[name]), encoding="utf-8")
-        tmp.replace(path)
-    return out
-
-
-def rewarm_config(
-    *,
-    name: str,
-    preset: str,
-    seq_len: int,
-    batch_tokens: int,
-    stage1_steps: int,
-    stage2_steps: int,
-    tokenizer: str,
-    out_dir: Path,
-    eval_every_tokens: int = 0,
-    eval_tokens: int | None = None,
-    checkpoint_every_tokens: int = 0,
-    corpus: dict[str, Path] | None = None,
-    data_dir: Path | None = None,
-) -> dict[str, Any]:
-    """The raw config dict of a two-stage run: stage 2 replays 25% of stage 1's domain."""
-    corpus = corpus or write_corpus(WORK_DIR / "corpus")
-    return {
-        "run": {"name": name, "out_dir": str(out_dir), "seed": 0},
-        "model": {"init": "scratch", "preset": preset},
-        "tokenizer": {"kind": tokenizer, "vocab_size": 4096, "sample_bytes": 2_000_000},
-        "data": {"dir": str(data_dir or WORK_DIR / f"data-{tokenizer}")},
-        "domains": {
-            "a": {"source": str(corpus["a"])},
-            "b": {"source": str(corpus["b"])},
-        },
-        "train": {
-            "seq_len": seq_len,
-            "batch_tokens": batch_tokens,
-            "lr": 1e-3,
-            "device": "cpu",
-        },
-        "eval": {
-            "every_tokens": eval_every_tokens,
-            "tokens_per_domain": eval_tokens if eval_tokens is not None else seq_len,
-        },
-        "checkpoint": {"every_tokens": checkpoint_every_tokens, "keep": 1},
-        "stages": [
-            {
-                "name": "one",
-                "tokens": stage1_steps * batch_tokens,
-                "mix": {"a": 1.0},
-                "schedule": {"kind": "constant"},
-            },
-            {
-                "name": "two",
-                "tokens": stage2_steps * batch_tokens,
-                "mix": {"b": 1.0},
-                "replay": {"fraction": 0.25, "policy": "uniform"},
-                "schedule": {"kind": "constant"},
-            },
-        ],
-    }
-
-
-def build_model(preset: str, vocab_size: int, seq_len: int) -> Any:
-    """The Hugging Face model rewarm's trainer builds for `preset` (same code path)."""
-    import torch
-
-    from rewarm.config import config_from_dict
-    from rewarm.model.hf import build_model as rewarm_build_model
-
-    raw = rewarm_config(
-        name="model",
-        preset=preset,
-        seq_len=seq_len,
-        batch_tokens=seq_len,
-        stage1_steps=1,
-        stage2_steps=1,
-        tokenizer="byte",
-        out_dir=WORK_DIR / "runs",
-    )
-    torch.manual_seed(0)
-    return rewarm_build_model(config_from_dict(raw, source="throughput.py"), vocab_size)
-
-
-def optimizer_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups as rewarm's config documents them: decay on matrices only."""
-    decay, no_decay = [], []
-    emb = model.get_input_embeddings().weight
-    for p in model.parameters():
-        if not p.requires_grad:
-            continue
-        (decay if p.ndim >= 2 and p is not emb else no_decay).append(p)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
 # -- workers (each runs in its own process) -----------------------------------------------
-
-
-def worker_plain_malloc(a: argparse.Namespace) -> dict[str, Any]:
-    """The plain loop with glibc told to keep freed memory (what rewarm's trainer does)."""
-    import ctypes
-
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallopt(-4, 0)  # M_MMAP_MAX: never serve large blocks with a fresh mmap
-    libc.mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD: never give the heap top back
-    return worker_plain(a)
-
-
-def worker_plain(a: argparse.Namespace) -> dict[str, Any]:
-    import torch
-    import torch.nn.functional as F
-
-    torch.manual_seed(0)
-    model = build_model(a.preset, a.vocab_size, a.seq_len)
-    model.train()
-    seqs = a.batch_tokens // a.seq_len
-    data = torch.randint(0, a.vocab_size, (seqs * 8, a.seq_len + 1), dtype=torch.int64)
-    opt = torch.optim.AdamW(optimizer_groups(model, 0.1), lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
-    times = []
-    last = time.perf_counter()
-    for step in range(a.warmup + a.steps):
-        rows = torch.randint(0, data.shape[0], (seqs,))
-        batch = data[rows]
-        inputs, targets = batch[:, :-1], batch[:, 1:]
-        logits = model(input_ids=inputs).logits  # (batch, seq, vocab)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        loss.item()
-        now = time.perf_counter()
-        if step >= a.warmup:
-            times.append(now - last)
-        last = now
-    return {
-        "step_s": times,
-        "tokens_per_s": [a.batch_tokens / t for t in times],
-        "flops_per_token": common.flops_per_token(model, a.seq_len),
-        "params": sum(p.numel() for p in model.parameters()),
-        "peak_rss_mb": common.peak_rss_mb(),
-    }
-
-
-def worker_hf(a: argparse.Namespace) -> dict[str, Any]:
-    import tempfile
-
-    import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments
-
-    torch.manual_seed(0)
-    model = build_model(a.preset, a.vocab_size, a.seq_len)
-    seqs = a.batch_tokens // a.seq_len
-    ids = torch.randint(0, a.vocab_size, (seqs * (a.warmup + a.steps + 1), a.seq_len))
-
-    class Windows(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return ids.shape[0]
-
-        def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-            return {"input_ids": ids[i], "labels": ids[i]}
-
-    stamps: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            stamps.append(time.perf_counter())
-
-    with tempfile.TemporaryDirectory() as tmp:
-        args = TrainingArguments(
-            output_dir=tmp,
-            per_device_train_batch_size=seqs,
-            max_steps=a.warmup + a.steps + 1,
-            learning_rate=1e-3,
-            lr_scheduler_type="constant",
-            weight_decay=0.1,
-            adam_beta1=0.9,
-            adam_beta2=0.95,
-            adam_epsilon=1e-8,
-            max_grad_norm=1.0,
-            optim="adamw_torch",
-            use_cpu=True,
-            eval_strategy="no",
-            save_strategy="no",
-            logging_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            dataloader_pin_memory=False,
-            seed=0,
-        )
-        trainer = Trainer(model=model, args=args, train_dataset=Windows(), callbacks=[Clock()])
-        trainer.train()
-    # Interval k is step k's full wall time (data, forward, backward, clip, step).
-    intervals = [b - a_ for a_, b in zip(stamps, stamps[1:], strict=False)]
-    times = intervals[a.warmup :]
-    return {
-        "step_s": times,
-        "tokens_per_s": [a.batch_tokens / t for t in times],
-        "flops_per_token": common.flops_per_token(model, a.seq_len),
-        "params": sum(p.numel() for p in model.parameters()),
-        "peak_rss_mb": common.peak_rss_mb(),
-    }
 
 
 def worker_rewarm_compile(a: argparse.Namespace) -> dict[str, Any]:
@@ -351,72 +121,6 @@ def worker_rewarm(a: argparse.Namespace, compile: bool = False) -> dict[str, Any
     }
 
 
-def worker_ceiling(a: argparse.Namespace) -> dict[str, Any]:
-    """The step's counted arithmetic alone: an upper bound on any trainer's MFU.
-
-    Times, on this CPU, exactly the matrix products a training step of the model must
-    do (for every `nn.Linear` of the model, T = batch_tokens rows: forward X W^T, input
-    gradient dY W, weight gradient dY^T X) plus causal SDPA attention forward and
-    backward per layer, each the best of `repeats`. A step that did nothing else (no
-    norms, activations, softmax of the loss, optimizer) would take their sum; its MFU
-    is the ceiling. The fp32 peak is measured in the same process, before and after.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    model = build_model(a.preset, a.vocab_size, a.seq_len)
-    T = a.batch_tokens
-    peak = common.matmul_peak_gflops()
-
-    def best(fn: Any, repeats: int = 3) -> float:
-        fn()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
-    shapes: dict[tuple[int, int], int] = {}
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear):
-            shapes[(m.in_features, m.out_features)] = (
-                shapes.get((m.in_features, m.out_features), 0) + 1
-            )
-    gemm_s = 0.0
-    gemm_flops = 0.0
-    for (k, n), count in shapes.items():
-        x, w, gy = torch.randn(T, k), torch.randn(n, k), torch.randn(T, n)
-        t = best(lambda x=x, w=w: x @ w.t()) + best(lambda gy=gy, w=w: gy @ w)
-        t += best(lambda gy=gy, x=x: gy.t() @ x)
-        gemm_s += count * t
-        gemm_flops += count * 3 * 2.0 * T * k * n
-    cfg = model.config
-    heads, d = cfg.num_attention_heads, cfg.hidden_size
-    rows = T // a.seq_len
-    q, k_, v = (
-        torch.randn(rows, heads, a.seq_len, d // heads, requires_grad=True) for _ in range(3)
-    )
-
-    def attention() -> None:
-        out = F.scaled_dot_product_attention(q, k_, v, is_causal=True)
-        out.backward(torch.ones_like(out))
-
-    attn_s = cfg.num_hidden_layers * best(attention)
-    peak = max(peak, common.matmul_peak_gflops())
-    fpt = common.flops_per_token(model, a.seq_len)
-    floor_s = gemm_s + attn_s
-    return {
-        "gemm_s": gemm_s,
-        "gemm_gflops": gemm_flops / gemm_s / 1e9,
-        "attention_s": attn_s,
-        "floor_s": floor_s,
-        "peak_gflops": peak,
-        "ceiling_mfu": fpt * T / floor_s / (peak * 1e9),
-        "shapes": {f"{k}x{n}": c for (k, n), c in shapes.items()},
-    }
-
-
 def worker_prepare(a: argparse.Namespace) -> dict[str, Any]:
     """Tokenize the corpus once so that timed rewarm runs reuse the shards."""
     from rewarm.config import config_from_dict
@@ -439,13 +143,13 @@ def worker_prepare(a: argparse.Namespace) -> dict[str, Any]:
 
 
 WORKERS = {
-    "plain": worker_plain,
-    "plain-malloc": worker_plain_malloc,
-    "hf": worker_hf,
+    "plain": baselines.worker_plain,
+    "plain-malloc": baselines.worker_plain_malloc,
+    "hf": baselines.worker_hf,
     "rewarm": worker_rewarm,
     "rewarm-compile": worker_rewarm_compile,
     "prepare": worker_prepare,
-    "ceiling": worker_ceiling,
+    "ceiling": ceiling.worker_ceiling,
 }
 
 
@@ -516,7 +220,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
     peak_after = common.matmul_peak_gflops(seconds=2.0)
     return {
-        "settings_batch_tokens": args.batch_tokens,
         "ceilings": ceilings,
         "peak_gflops": max(peak_before, peak_after),
         "peak_gflops_runs": [peak_before, peak_after],
@@ -604,18 +307,18 @@ def summarise(
             ),
             common.Figure(f"{preset}: plain loop MFU", mfu_of("plain"), ""),
         ]
-        ceiling = data.get("ceilings", {}).get(preset)
-        if ceiling:
+        bound = data.get("ceilings", {}).get(preset)
+        if bound:
             # Same peak as every other MFU figure here (the ceiling worker's own peak
             # is in the JSON).
-            ceiling_mfu = fpt * data["settings_batch_tokens"] / ceiling["floor_s"] / (peak * 1e9)
+            ceiling_mfu = bound["flops_per_step"] / bound["floor_s"] / (peak * 1e9)
             figures.append(
                 common.Figure(
                     f"{preset}: MFU ceiling (the step's matrix products + attention only)",
                     ceiling_mfu,
                     "",
-                    note=f"{ceiling['floor_s']:.2f} s/step; GEMMs at "
-                    f"{ceiling['gemm_gflops']:.0f} GFLOP/s",
+                    note=f"{bound['floor_s']:.2f} s/step; GEMMs at "
+                    f"{bound['gemm_gflops']:.0f} GFLOP/s",
                 )
             )
         if "rewarm-compile" in med:

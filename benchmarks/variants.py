@@ -93,8 +93,8 @@ def run(
 ) -> dict[str, list[float]]:
     import torch
     import torch.nn.functional as F
-    from throughput import build_model, optimizer_groups
     from transformers.models.llama import modeling_llama
+    from workload import build_model, optimizer_groups
 
     from rewarm.train.cpu_memory import keep_freed_memory
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rewarm.errors import UserError
-from rewarm.laws.curves import Curve, read_csv
+from rewarm.laws.curves import PAPER_FIT, PAPER_HELD_OUT, Curve, read_paper_curve
 from rewarm.laws.fit import evaluate_curves, fit, load_fit, make_law, save_fit
 from rewarm.laws.metrics import curve_mean, fit_metrics
 from rewarm.laws.mpl import MPLaw
@@ -159,22 +159,8 @@ def test_mpl_papers_protocol_reaches_published_accuracy(size: str, method: str) 
     differences between platforms; the default `staged` lands within ~2% of them
     (docs/laws.md), its bars leave ~10%."""
 
-    def load(name: str) -> Curve:
-        c = read_csv(SHARED / size / f"{name}.csv")
-        return c.truncated(24000) if name.endswith("_24000") else c
-
-    train = [load(n) for n in ("cosine_24000", "constant_24000", "wsdcon_9")]
-    held = [
-        load(n)
-        for n in (
-            "cosine_72000",
-            "constant_72000",
-            "wsd_20000_24000",
-            "wsdld_20000_24000",
-            "wsdcon_3",
-            "wsdcon_18",
-        )
-    ]
+    train = [read_paper_curve(SHARED, size, n) for n in PAPER_FIT]
+    held = [read_paper_curve(SHARED, size, n) for n in PAPER_HELD_OUT]
     law = MPLaw(warmup_ld=method == "paper")
     res = fit(train, law, method=method)
     per = evaluate_curves(law, res.params, held)

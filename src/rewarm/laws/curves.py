@@ -47,6 +47,26 @@ class Curve:
         return Curve(self.name, self.steps[keep], self.loss[keep], self.lr, self.warmup)
 
 
+PAPER_FIT = ("cosine_24000", "constant_24000", "wsdcon_9")
+"""The shared curves the multi-power-law paper (Luo et al. 2025) fits on."""
+PAPER_HELD_OUT = (
+    "cosine_72000",
+    "constant_72000",
+    "wsd_20000_24000",
+    "wsdld_20000_24000",
+    "wsdcon_3",
+    "wsdcon_18",
+)
+"""The shared curves that paper predicts, for its PredE / WorstE figures."""
+
+
+def read_paper_curve(root: Path, size: str, name: str) -> Curve:
+    """`root/size/name.csv` as the paper's protocol uses it: a curve whose name ends in
+    `_24000` is cut to steps < 24000; the 72000-step curves are kept whole."""
+    curve = read_csv(root / size / f"{name}.csv")
+    return curve.truncated(24000) if name.endswith("_24000") else curve
+
+
 def detect_warmup(lr: np.ndarray) -> int:
     """The step where the initial LR ramp ends (first step whose successor is not larger).
 
