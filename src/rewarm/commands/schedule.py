@@ -113,7 +113,8 @@ def run_list() -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from rewarm.schedules.schedule import Schedule, resolve_spec
+    from rewarm.schedules.kinds import resolve_spec
+    from rewarm.schedules.schedule import Schedule
 
     total = _total(args.total)
     spec = parse_spec(args.spec)
@@ -132,7 +133,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_plot(args: argparse.Namespace) -> int:
     from rewarm.schedules import plot
-    from rewarm.schedules.schedule import Schedule, resolve_spec
+    from rewarm.schedules.kinds import resolve_spec
+    from rewarm.schedules.schedule import Schedule
 
     items: list[str] = args.items
     if len(items) == 1 and items[0].strip().lower().endswith(".toml") and "{" not in items[0]:

@@ -15,12 +15,9 @@ order and exclude test suites (directories `test`, `tests`, `idle_test`, files
 from __future__ import annotations
 
 import ast
-import hashlib
 import sysconfig
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 CORPORA = ("python-docs", "python-code")
 _SKIP_DIRS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"}
@@ -69,26 +66,9 @@ def docstrings(source: str) -> list[str]:
     return [d for _, d in sorted(out, key=lambda x: x[0])]
 
 
-def read(path: Path, kind: str, rec: Any) -> Iterator[str]:
-    """Documents of one built-in file; fills the FileRecord `rec`."""
-    from rewarm.data.sources import decode
+def topics() -> list[str]:
+    """The bundled documentation topics (`pydoc_data.topics`), sorted by name."""
+    import pydoc_data.topics
 
-    data = path.read_bytes()
-    rec.size, rec.sha256 = len(data), hashlib.sha256(data).hexdigest()
-    if kind == "pydoc-topics":
-        import pydoc_data.topics
-
-        topics = pydoc_data.topics.topics
-        for key in sorted(topics):
-            yield topics[key]
-        return
-    text, rec.undecodable_bytes = decode(data)
-    try:
-        docs = docstrings(text)
-    except (SyntaxError, ValueError):
-        rec.skipped = "not parseable Python"
-        return
-    if not docs:
-        rec.empty_documents += 1
-        return
-    yield "\n\n".join(docs)
+    found = pydoc_data.topics.topics
+    return [found[key] for key in sorted(found)]

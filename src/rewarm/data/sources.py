@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rewarm.data import builtin
+import rewarm.data.builtin as builtin
 from rewarm.errors import UserError
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -149,6 +149,26 @@ def _read_text(f: SourceFile, rec: FileRecord) -> Iterator[str]:
     yield text
 
 
+def _read_builtin(f: SourceFile, rec: FileRecord) -> Iterator[str]:
+    """A built-in corpus file (`rewarm.data.builtin`): the documentation topics, or the
+    docstrings of one standard-library module joined as one document."""
+    data = f.path.read_bytes()
+    rec.size, rec.sha256 = len(data), hashlib.sha256(data).hexdigest()
+    if f.kind == "pydoc-topics":
+        yield from builtin.topics()
+        return
+    text, rec.undecodable_bytes = decode(data)
+    try:
+        docs = builtin.docstrings(text)
+    except (SyntaxError, ValueError):
+        rec.skipped = "not parseable Python"
+        return
+    if not docs:
+        rec.empty_documents += 1
+        return
+    yield "\n\n".join(docs)
+
+
 def _read_jsonl(f: SourceFile, rec: FileRecord, field: str) -> Iterator[str]:
     data = f.path.read_bytes()
     rec.size, rec.sha256 = len(data), hashlib.sha256(data).hexdigest()
@@ -247,7 +267,7 @@ def _documents_of(f: SourceFile, rec: FileRecord, field: str) -> Iterator[str]:
         return _read_parquet(f, rec, field)
     if f.kind == "datasets":
         return _read_datasets(f, rec, field)
-    return builtin.read(f.path, f.kind, rec)
+    return _read_builtin(f, rec)
 
 
 def read_documents(

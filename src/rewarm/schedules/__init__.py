@@ -8,9 +8,9 @@ Formulas and papers: docs/schedules.md. Contract: docs/architecture.md.
 """
 
 from rewarm.schedules.fingerprint import describe_change
-from rewarm.schedules.kinds import KINDS
+from rewarm.schedules.kinds import KINDS, resolve_spec
 from rewarm.schedules.plan import StagePlan, StageSpec
-from rewarm.schedules.schedule import Schedule, build, resolve_spec, validate_spec
+from rewarm.schedules.schedule import Schedule, build, validate_spec
 
 __all__ = [
     "KINDS",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rewarm.schedules import shapes
+import rewarm.schedules.shapes as shapes
 
 Body = Callable[[np.ndarray], np.ndarray]
 
@@ -24,6 +24,29 @@ def progress(t: np.ndarray, start: float, end: float) -> np.ndarray:
     if end <= start:
         return np.zeros_like(t)
     return np.clip((t - start) / (end - start), 0.0, 1.0)
+
+
+def with_warmup(body: Body, total: float, warmup: float, start: float) -> Body:
+    """The whole multiplier m(t) for positions clamped to [0, total]: `body` from the
+    warmup's end W on, and before it the linear ramp m = s0 + (m(W) - s0) t / W from
+    s0 = `start` to the body's value at W (Goyal et al. 2017)."""
+
+    def evaluate(t: np.ndarray) -> np.ndarray:
+        # Unused np.where branches may divide by zero or overflow; their values are dropped.
+        with np.errstate(all="ignore"):
+            return np.asarray(body(t), dtype=np.float64)
+
+    target = float(evaluate(np.array([warmup]))[0])
+
+    def values(positions: np.ndarray) -> np.ndarray:
+        t = np.clip(np.asarray(positions, dtype=np.float64), 0.0, total)
+        m = evaluate(t)
+        if warmup > 0:
+            ramp = start + (target - start) * (t / warmup)
+            m = np.where(t < warmup, ramp, m)
+        return m
+
+    return values
 
 
 def decay_body(shape: shapes.Shape, spec: dict[str, Any], total: float) -> Body:

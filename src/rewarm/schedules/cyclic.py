@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rewarm.schedules import shapes
+import rewarm.schedules.shapes as shapes
 from rewarm.schedules.curves import Body
 
 

@@ -2,8 +2,10 @@
 
 The trainer stores `plan.fingerprint()` in each checkpoint. On resume it rebuilds the plan
 from the config and calls `describe_change(stored, plan)`: None when every LR is the same,
-else one line such as `stage 1 (continue) schedule.final_ratio: 0.1 -> 0.0`, which it logs
-(and writes as a `schedule_changed` run record) and refuses unless the user allows it.
+else one line such as `stage 1 (continue) schedule.final_ratio: 0.1 -> 0.0`, which it
+prints on stderr and writes as a `schedule_changed` run record, then trains on under the
+new schedule from the saved position (refusing a changed config is `rewarm train`'s job,
+`rewarm.train.changes`, before the trainer starts).
 
 The fingerprint is canonical JSON of each stage's length, peak LR and resolved spec
 (defaults filled in, so spelling a default out changes nothing). Long number lists
@@ -15,10 +17,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from rewarm.schedules.plan import StagePlan
+
+class _Stage(Protocol):
+    @property
+    def length(self) -> float: ...
+    @property
+    def peak_lr(self) -> float: ...
+    @property
+    def name(self) -> str: ...
+
+
+class Plan(Protocol):
+    """What a fingerprint reads of a `StagePlan` (a protocol, so this module needs no
+    import of the plan, which calls it)."""
+
+    @property
+    def stages(self) -> Sequence[_Stage]: ...
+    @property
+    def resolved(self) -> Sequence[dict[str, Any]]: ...
+
 
 VERSION = 1
 _INLINE_LIST = 16  # lists longer than this are hashed
@@ -38,7 +58,7 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def payload(plan: StagePlan) -> dict[str, Any]:
+def payload(plan: Plan) -> dict[str, Any]:
     return {
         "v": VERSION,
         "stages": [
@@ -48,7 +68,7 @@ def payload(plan: StagePlan) -> dict[str, Any]:
     }
 
 
-def fingerprint(plan: StagePlan) -> str:
+def fingerprint(plan: Plan) -> str:
     return json.dumps(payload(plan), sort_keys=True, separators=(",", ":"))
 
 
@@ -59,7 +79,7 @@ def _fmt(value: Any) -> str:
 _MISSING = object()
 
 
-def describe_change(old_fingerprint: str, new_plan: StagePlan) -> str | None:
+def describe_change(old_fingerprint: str, new_plan: Plan) -> str | None:
     """None if `new_plan` gives the same LRs as the plan `old_fingerprint` came from,
     else a one-line description of every difference (stage, key, old -> new)."""
     new = payload(new_plan)

@@ -4,6 +4,10 @@ One plain dict, `KINDS`, maps a spec's `kind` to its `Kind`; nothing registers i
 Every kind also takes `warmup` (a length W) and `warmup_start` (the ratio s0 the
 warmup starts from): m = s0 + (m(W) - s0) t / W on [0, W), where m(W) is the body's
 value at W (1 for every kind that starts at its peak).
+
+`resolve_spec` (check a spec, fill its defaults) and `multiplier` (a resolved spec's
+whole m(t)) dispatch on `KINDS` and live beside it because a spec may hold a spec: a
+`branch` starts from its main branch's multiplier, itself any kind.
 """
 
 from __future__ import annotations
@@ -12,10 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+import rewarm.schedules.curves as curves
+import rewarm.schedules.cyclic as cyclic
+import rewarm.schedules.infinite as infinite
+import rewarm.schedules.refined as refined
+import rewarm.schedules.shapes as shapes
+import rewarm.schedules.wsd as wsd
 from rewarm.errors import UserError
-from rewarm.schedules import curves, cyclic, infinite, refined, shapes, wsd
 from rewarm.schedules.curves import Body
-from rewarm.schedules.params import ABSENT, REQUIRED, Param
+from rewarm.schedules.params import ABSENT, REQUIRED, Param, resolve_params
 
 
 @dataclass(frozen=True)
@@ -102,8 +113,6 @@ def _check_wsd_s(spec: dict[str, Any], total: float, where: str) -> None:
 
 
 def _check_branch(spec: dict[str, Any], total: float, where: str) -> None:
-    from rewarm.schedules.schedule import resolve_spec
-
     main = spec["main"]
     if main.get("kind") in ("branch", "rewarm"):
         raise UserError(f"{where}.main.kind must be the main run's own kind, not {main['kind']!r}")
@@ -115,8 +124,18 @@ def _check_branch(spec: dict[str, Any], total: float, where: str) -> None:
             f"{where}.decay must be <= the length minus warmup ({total - spec['warmup']:g})"
         )
     _positive_end(spec, where)
-    if spec["shape"] in shapes.NEEDS_POSITIVE_END and wsd.branch_start(spec) <= 0:
+    if spec["shape"] in shapes.NEEDS_POSITIVE_END and _branch_start(spec) <= 0:
         raise UserError(f"{where}.shape {spec['shape']!r} needs a main-branch LR > 0 at `at`")
+
+
+def _branch_start(spec: dict[str, Any]) -> float:
+    """The main branch's multiplier at `at`: where a branch starts (its warmup target)."""
+    main = multiplier(spec["main"], spec["main_total"])
+    return float(main(np.array([spec["at"]], dtype=np.float64))[0])
+
+
+def _branch(spec: dict[str, Any], total: float) -> Body:
+    return wsd.branch(spec, total, start=_branch_start(spec))
 
 
 def _check_infinite(spec: dict[str, Any], total: float, where: str) -> None:
@@ -331,7 +350,7 @@ KINDS: dict[str, Kind] = {
             **_shape("1-sqrt", shapes.DECAY_SHAPES),
             **_final(),
         },
-        wsd.branch,
+        _branch,
         _check_branch,
     ),
     "refined": Kind(
@@ -362,3 +381,35 @@ KINDS: dict[str, Kind] = {
         _check_decaying,
     ),
 }
+
+
+# -- dispatch on KINDS ---------------------------------------------------------------
+
+
+def resolve_spec(spec: Any, total: float, where: str) -> dict[str, Any]:
+    """Check `spec` and return it with every default filled in (a new dict).
+
+    Raises `UserError` starting with `where` and naming the key at fault.
+    """
+    if not isinstance(spec, dict):
+        raise UserError(f"{where} must be a table with a 'kind', got {spec!r}")
+    if isinstance(total, bool) or not isinstance(total, int | float) or not total > 0:
+        raise UserError(f"{where}: the schedule's length must be > 0, got {total!r}")
+    if "kind" not in spec:
+        raise UserError(f"{where}.kind is required (one of: {', '.join(KINDS)})")
+    kind = spec["kind"]
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise UserError(f"{where}.kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    info = KINDS[kind]
+    resolved = resolve_params(info.params, spec, float(total), where)
+    if info.check is not None:
+        info.check(resolved, float(total), where)
+    return resolved
+
+
+def multiplier(spec: dict[str, Any], total: float, start_ratio: float | None = None) -> Body:
+    """m(t) of a resolved spec over positions clamped to [0, total], warmup included;
+    `start_ratio`, when given, replaces the spec's warmup_start."""
+    start = spec["warmup_start"] if start_ratio is None else start_ratio
+    body = KINDS[spec["kind"]].make(spec, float(total))
+    return curves.with_warmup(body, float(total), float(spec["warmup"]), float(start))

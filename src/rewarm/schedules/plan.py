@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rewarm.errors import UserError
-from rewarm.schedules.schedule import Schedule, resolve_spec
+from rewarm.schedules.fingerprint import fingerprint as plan_fingerprint
+from rewarm.schedules.kinds import resolve_spec
+from rewarm.schedules.schedule import Schedule
 
 if TYPE_CHECKING:
     from rewarm.config import Config
@@ -133,9 +135,7 @@ class StagePlan:
 
     def fingerprint(self) -> str:
         """A canonical JSON string of everything that decides an LR; see `describe_change`."""
-        from rewarm.schedules.fingerprint import fingerprint
-
-        return fingerprint(self)
+        return plan_fingerprint(self)
 
     def __repr__(self) -> str:
         kinds = ", ".join(f"{s.spec.get('kind')}x{s.length:g}" for s in self.stages)

@@ -15,30 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rewarm.errors import UserError
-from rewarm.schedules.kinds import KINDS
-from rewarm.schedules.params import resolve_params
-
-
-def resolve_spec(spec: Any, total: float, where: str) -> dict[str, Any]:
-    """Check `spec` and return it with every default filled in (a new dict).
-
-    Raises `UserError` starting with `where` and naming the key at fault.
-    """
-    if not isinstance(spec, dict):
-        raise UserError(f"{where} must be a table with a 'kind', got {spec!r}")
-    if isinstance(total, bool) or not isinstance(total, int | float) or not total > 0:
-        raise UserError(f"{where}: the schedule's length must be > 0, got {total!r}")
-    if "kind" not in spec:
-        raise UserError(f"{where}.kind is required (one of: {', '.join(KINDS)})")
-    kind = spec["kind"]
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise UserError(f"{where}.kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    info = KINDS[kind]
-    resolved = resolve_params(info.params, spec, float(total), where)
-    if info.check is not None:
-        info.check(resolved, float(total), where)
-    return resolved
+from rewarm.schedules.kinds import multiplier, resolve_spec
 
 
 def validate_spec(spec: dict[str, Any], total: float, where: str) -> None:
@@ -59,25 +36,13 @@ class Schedule:
         self.spec = spec  # resolved
         self.total = float(total)
         self.kind = spec["kind"]
-        self._body = KINDS[self.kind].make(spec, self.total)
         self.warmup = float(spec["warmup"])
         self.start_ratio = float(spec["warmup_start"] if start_ratio is None else start_ratio)
-        self._target = float(self._eval_body(np.array([self.warmup]))[0])
-
-    def _eval_body(self, t: np.ndarray) -> np.ndarray:
-        # Unused np.where branches may divide by zero or overflow; their values are dropped.
-        with np.errstate(all="ignore"):
-            return np.asarray(self._body(t), dtype=np.float64)
+        self._values = multiplier(spec, self.total, self.start_ratio)
 
     def values(self, positions: Any) -> np.ndarray:
         """Multipliers at an array of positions (clamped to [0, total])."""
-        t = np.clip(np.asarray(positions, dtype=np.float64), 0.0, self.total)
-        m = self._eval_body(t)
-        if self.warmup > 0:
-            s0 = self.start_ratio
-            ramp = s0 + (self._target - s0) * (t / self.warmup)
-            m = np.where(t < self.warmup, ramp, m)
-        return m
+        return self._values(positions)
 
     def __call__(self, position: float) -> float:
         """The multiplier at one position (a float); an array gives `values(array)`."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rewarm.schedules import shapes
+import rewarm.schedules.shapes as shapes
 from rewarm.schedules.curves import Body, progress
 
 
@@ -36,25 +36,14 @@ def wsd_s(spec: dict[str, Any], total: float) -> Body:
     return body
 
 
-def branch(spec: dict[str, Any], total: float) -> Body:
+def branch(spec: dict[str, Any], total: float, start: float) -> Body:
     """Any-time cooldown (Hägele et al. 2024; Wen et al. 2024's decay branch): the stage
-    starts at the main branch's multiplier a = main(s) at main position s = `at`, and
-    decays from a to f over `decay` with `shape`, then stays at f.
-    m = shape(p, a, f), p = (t - W) / D."""
-    from rewarm.schedules.schedule import build  # the main branch is itself a schedule
-
-    main = build(spec["main"], spec["main_total"])
-    a = main(spec["at"])
+    starts at the main branch's multiplier a = main(s) at main position s = `at` (given
+    as `start`, computed by the caller from the nested main spec), and decays from a to
+    f over `decay` with `shape`, then stays at f. m = shape(p, a, f), p = (t - W) / D."""
     w, d, f = spec["warmup"], spec["decay"], spec["final_ratio"]
     shape = shapes.DECAY_SHAPES[spec["shape"]]
-    return lambda t: shape(progress(t, w, w + d), a, f)
-
-
-def branch_start(spec: dict[str, Any]) -> float:
-    """The multiplier the branch starts from (its warmup target)."""
-    from rewarm.schedules.schedule import build
-
-    return build(spec["main"], spec["main_total"])(spec["at"])
+    return lambda t: shape(progress(t, w, w + d), start, f)
 
 
 def rewarm(spec: dict[str, Any], total: float) -> Body:
