@@ -94,3 +94,76 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(text)
     assert load_config(path) == cfg
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("train", "nonfinite"), "ignore", "c.toml: train.nonfinite must be 'skip' or 'stop'"),
+        (("train", "nonfinite"), 1, "c.toml: train.nonfinite must be a string, got 1"),
+        (("train", "device"), "tpu", "c.toml: train.device must be 'auto', 'cpu' or 'cuda'"),
+        (("train", "device"), 0, "c.toml: train.device must be a string, got 0"),
+        (("tokenizer", "kind"), "wordpiece", "c.toml: tokenizer.kind must be 'byte', 'bpe' or"),
+    ],
+)
+def test_choice_fields_name_the_allowed_values(path, value, message):
+    raw = minimal()
+    raw.setdefault(path[0], {})[path[1]] = value
+    with pytest.raises(UserError) as err:
+        config_from_dict(raw, source="c.toml")
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_stage_optimizer_state_is_a_closed_choice():
+    raw = minimal()
+    raw["stages"][1]["optimizer_state"] = "drop"
+    with pytest.raises(UserError) as err:
+        config_from_dict(raw, source="c.toml")
+    assert str(err.value) == "c.toml: stages[1].optimizer_state must be 'keep' or 'reset'"
+
+
+def test_open_choices_accept_their_patterns():
+    raw = minimal()
+    raw["train"]["device"] = "cuda:1"
+    raw["tokenizer"] = {"kind": "hf:/models/x"}
+    raw["model"] = {"init": "checkpoint:runs/a/checkpoints"}
+    cfg = config_from_dict(raw)
+    assert (cfg.train.device, cfg.tokenizer.kind) == ("cuda:1", "hf:/models/x")
+
+
+def test_the_config_package_imports_nothing_above_it():
+    """config is the bottom layer: schedules and data check their own tables
+    (rewarm.runconfig), so loading a config imports neither."""
+    import subprocess
+    import sys
+
+    code = "import sys, rewarm.config; print(' '.join(m for m in sys.modules if m.startswith('rewarm')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert loaded, out.stderr
+    assert all(m in ("rewarm", "rewarm.errors") or m.startswith("rewarm.config") for m in loaded)
+
+
+def test_derived_values_are_defined_once():
+    from rewarm.config.derived import (
+        batch_rows,
+        micro_batch_rows,
+        rows_per_rank,
+        stage_steps,
+    )
+
+    raw = minimal()  # seq_len 8, batch_tokens 32: 4 sequences per step
+    raw["stages"][1]["tokens"] = 70
+    cfg = config_from_dict(raw, source="c.toml")
+    assert [stage_steps(cfg, i) for i in range(2)] == [2, 3]  # ceil(70 / 32)
+    assert batch_rows(cfg.train) == 4 and rows_per_rank(cfg, 2) == 2
+    with pytest.raises(UserError) as err:
+        rows_per_rank(cfg, 3)
+    assert str(err.value) == (
+        "c.toml: train.batch_tokens / train.seq_len = 4 sequences cannot be split evenly "
+        "over 3 ranks"
+    )
+    # micro_batch_tokens = 0: a rank's whole share of the batch; else its own size.
+    assert [micro_batch_rows(cfg.train, w) for w in (1, 2, 4)] == [4, 2, 1]
+    cfg.train.micro_batch_tokens = 16
+    assert [micro_batch_rows(cfg.train, w) for w in (1, 2)] == [2, 2]

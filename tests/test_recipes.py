@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rewarm.config import load_config
+from rewarm.runconfig import load as load_config
 from rewarm.schedules import StagePlan
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.toml"))
@@ -31,7 +31,7 @@ def test_readme_quickstart_config_is_valid():
     import re
     import tomllib
 
-    from rewarm.config import config_from_dict
+    from rewarm.runconfig import from_dict as config_from_dict
 
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Quickstart") :]

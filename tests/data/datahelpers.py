@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from rewarm.config import Config, config_from_dict
+from rewarm import runconfig
+from rewarm.config import Config
 from rewarm.data.shards import DomainData
 
 
@@ -22,7 +23,7 @@ def make_config(
     }
     raw.update(sections)
     raw.setdefault("train", {"seq_len": 8, "batch_tokens": 64})
-    return config_from_dict(raw, source="test.toml")
+    return runconfig.from_dict(raw, source="test.toml")
 
 
 def fake_domain(name: str, n_tokens: int, offset: int = 0) -> DomainData:

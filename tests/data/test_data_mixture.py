@@ -10,7 +10,8 @@ from datahelpers import fake_domain, make_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rewarm.data.mixture import MixtureSampler, stage_steps
+from rewarm.config.derived import stage_steps
+from rewarm.data.mixture import MixtureSampler
 from rewarm.errors import UserError
 
 SEQ = 8
@@ -262,10 +263,10 @@ def test_validate_replay_names_the_key(tmp_path, replay, stage, message):
     cfg = _cfg(tmp_path)
     raw = cfg.to_dict()
     raw["stages"][stage]["replay"] = replay
-    from rewarm.config import config_from_dict
+    from rewarm import runconfig
 
     with pytest.raises(UserError, match=message) as err:
-        config_from_dict(raw, source="run.toml")
+        runconfig.from_dict(raw, source="run.toml")
     assert str(err.value).startswith(f"run.toml: stages[{stage}].replay")
 
 

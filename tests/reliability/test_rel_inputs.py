@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 from relhelpers import cli
 from runhelpers import BASE, ONE_THREAD_ENV, load, write_config
 
-from rewarm.config import config_from_dict, dump_toml
+from rewarm.config import dump_toml
 from rewarm.data import shards
 from rewarm.errors import UserError
 from rewarm.model.hf import check_init
+from rewarm.runconfig import from_dict as config_from_dict
 from rewarm.schedules import StagePlan
 
 CI = os.environ.get("CI") == "true"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rewarm.config import load_config
 from rewarm.errors import UserError
+from rewarm.runconfig import load as load_config
 from rewarm.schedules import build, resolve_spec, validate_spec
 
 W = "runs.toml: stages[1].schedule"

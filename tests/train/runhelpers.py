@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from rewarm.config import load_config
+from rewarm.runconfig import load as load_config
 
 WORDS = {
     "prose": [

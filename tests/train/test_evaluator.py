@@ -82,3 +82,33 @@ def test_loss_is_the_token_mean_and_ranks_add_up():
         ev.evaluate(model)
     sums = [partial[i] + partial[i + 2] for i in range(2)]
     assert (sums[0][0] / sums[0][1]).item() == pytest.approx(res["a"].loss, rel=1e-6)
+
+
+def test_built_from_the_config_with_the_training_micro_batch():
+    """`build_evaluator` (the trainer's and `rewarm eval`'s): the config's sample and
+    twice the training micro-batch of a rank; a named subset of domains."""
+    from rewarm.config import config_from_dict
+    from rewarm.data.shards import DomainData
+    from rewarm.evaluation.evaluator import build_evaluator
+
+    cfg = config_from_dict(
+        {
+            "run": {"name": "t"},
+            "domains": {"a": {"source": "a.txt"}, "b": {"source": "b.txt"}},
+            "train": {"seq_len": 8, "batch_tokens": 64},
+            "eval": {"tokens_per_domain": 32},
+            "stages": [{"name": "s", "tokens": 64, "mix": {"a": 1.0}}],
+        }
+    )
+    held = np.arange(200, dtype=np.uint16)
+    manifest = {"split": {"heldout_bytes": 400, "heldout_tokens": 200}}
+    domains = {n: DomainData(name=n, train=held, heldout=held, manifest=manifest) for n in "ab"}
+    cpu = torch.device("cpu")
+    one = build_evaluator(cfg, domains, device=cpu)
+    assert one.batch_rows == 2 * 8 and list(one.samples) == ["a", "b"]
+    assert one.samples["a"][0].shape == (4, 9)  # 32 tokens // seq_len 8 windows
+    two = build_evaluator(cfg, domains, device=cpu, rank=1, world_size=2, names=["b"])
+    assert two.batch_rows == 2 * 4 and list(two.samples) == ["b"]
+    assert two.samples["b"][0].shape == (2, 9)  # this rank's half of the windows
+    cfg.train.micro_batch_tokens = 16
+    assert build_evaluator(cfg, domains, device=cpu, world_size=2).batch_rows == 2 * 2

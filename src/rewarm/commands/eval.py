@@ -24,15 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from rewarm import checkpoint
-    from rewarm.config import load_config
+    from rewarm import checkpoint, runconfig
     from rewarm.data import prepare, tokenizer
     from rewarm.errors import UserError
-    from rewarm.evaluation.evaluator import Evaluator
+    from rewarm.evaluation.evaluator import build_evaluator
     from rewarm.model import hf
     from rewarm.train.distributed import pick_device
 
-    cfg = load_config(args.config, args.set)
+    cfg = runconfig.load(args.config, args.set)
     for name in args.domains or []:
         if name not in cfg.domains:
             raise UserError(
@@ -45,27 +44,11 @@ def run(args: argparse.Namespace) -> int:
         ckpt = hf.resolve_checkpoint_dir(path, "CHECKPOINT")
         model = hf.load_checkpoint_model(ckpt, cfg.model.trust_remote_code, "CHECKPOINT")
     domains = prepare.prepare(cfg, progress=False)
-    hf._check_vocab(model, tokenizer.load_tokenizer(cfg).vocab_size, "CHECKPOINT")
+    hf.check_vocab(model, tokenizer.load_tokenizer(cfg).vocab_size, "CHECKPOINT")
     device = pick_device(cfg.train.device, 0)
     model.to(device=device, dtype=torch.float32)
-
-    def autocast():  # type: ignore[no-untyped-def]
-        import contextlib
-
-        if device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    rows = max(1, (cfg.train.micro_batch_tokens or cfg.train.batch_tokens) // cfg.train.seq_len)
-    names = args.domains or list(cfg.domains)
-    evaluator = Evaluator(
-        {n: (domains[n].heldout, domains[n].bytes_per_token_heldout) for n in names},
-        tokens_per_domain=cfg.eval.tokens_per_domain,
-        seq_len=cfg.train.seq_len,
-        batch_rows=2 * rows,
-        device=device,
-        autocast=autocast,
-    )
+    # One process: the training micro-batch of a single rank (world size 1).
+    evaluator = build_evaluator(cfg, domains, device=device, names=args.domains)
     results = evaluator.evaluate(model)
     if args.json:
         for r in results:

@@ -29,10 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewarm.config import load_config
+    from rewarm import runconfig
     from rewarm.data.prepare import prepare
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = runconfig.load(args.config, args.overrides)
     domains = prepare(cfg, progress=not args.quiet, rebuild=not args.check, force=args.force)
     width = max(len(n) for n in domains)
     print(f"{'domain':<{width}}  {'train tokens':>14}  {'heldout tokens':>14}  {'docs':>8}  dtype")

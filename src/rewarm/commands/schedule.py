@@ -138,10 +138,10 @@ def run_plot(args: argparse.Namespace) -> int:
 
     items: list[str] = args.items
     if len(items) == 1 and items[0].strip().lower().endswith(".toml") and "{" not in items[0]:
-        from rewarm.config import load_config
+        from rewarm import runconfig
         from rewarm.schedules import StagePlan
 
-        cfg = load_config(items[0], args.overrides)
+        cfg = runconfig.load(items[0], args.overrides)
         plan = StagePlan.from_config(cfg)
         out = Path(args.out or f"{Path(items[0]).stem}.schedule.png")
         plot.plot_plan(plan, out, title=f"{cfg.run.name}: learning rate by stage")

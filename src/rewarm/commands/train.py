@@ -31,12 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewarm.config import load_config
+    from rewarm import runconfig
     from rewarm.errors import UserError
     from rewarm.model.hf import check_init
     from rewarm.train import changes
 
-    cfg = load_config(args.config, args.set)
+    cfg = runconfig.load(args.config, args.set)
     check_init(cfg)
     if cfg.train.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UserError(

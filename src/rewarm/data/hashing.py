@@ -48,11 +48,6 @@ def mix_array(x: np.ndarray, key: int) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def uniform_array(x: np.ndarray, key: int) -> np.ndarray:
-    """Floats in [0, 1) from the top 53 bits of mix_array."""
-    return (mix_array(x, key) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
-
-
 def golden_uniform(n: np.ndarray, offset: int) -> np.ndarray:
     """The additive-recurrence (Kronecker) sequence u_n = frac(offset + n / phi) in [0, 1).
 

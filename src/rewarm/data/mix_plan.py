@@ -34,8 +34,8 @@ class MixPlan:
     mix_bounds: np.ndarray
     keys: dict[str, int]
     fraction: float = 0.0
-    policy: str = "uniform"
-    interval: int = 1
+    recall_interval: int = 0
+    """Steps between a replayed sequence's two showings (`Policy.recall`); 0 = once."""
     source: str = "seen"
     replay: list[int] = field(default_factory=list)
     replay_bounds: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -59,15 +59,16 @@ class MixPlan:
         """Draw index m shown in replay row k of step s (arrays of equal shape).
 
         Draw m is the m-th replay draw of the stage; its domain and window are hashes
-        of m. recall-interval: in odd blocks of `interval` steps, row k re-presents
-        the draw of row k of step s - interval (when that step had a row k), so each
-        replayed sequence is seen twice, `interval` steps apart (Kang et al. 2025).
+        of m. With a recall interval I (recall-interval): in odd blocks of I steps, row k
+        re-presents the draw of row k of step s - I (when that step had a row k), so each
+        replayed sequence is seen twice, I steps apart (Kang et al. 2025).
         """
         q = s
-        if self.policy == "recall-interval":
-            prev = s - self.interval
+        interval = self.recall_interval
+        if interval > 0:
+            prev = s - interval
             n_prev = self.cum_replay(prev + 1) - self.cum_replay(prev)
-            q = np.where(((s // self.interval) % 2 == 1) & (k < n_prev), prev, s)
+            q = np.where(((s // interval) % 2 == 1) & (k < n_prev), prev, s)
         return self.cum_replay(q) + k
 
     def replay_domains(self, m: np.ndarray) -> np.ndarray:

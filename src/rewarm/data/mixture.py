@@ -30,26 +30,23 @@ the exact stream, also across a stage boundary and under another world size.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rewarm.data import replay as replay_mod
+import rewarm.data.replay as replay_mod
+from rewarm.config import Config
+from rewarm.config.derived import batch_rows, rows_per_rank, stage_steps
 from rewarm.data.hashing import Permutation, derive
 from rewarm.data.mix_plan import MixPlan, bounds
-from rewarm.data.replay import validate_replay
+from rewarm.data.shards import DomainData
 from rewarm.errors import UserError
 
-__all__ = ["Batch", "MixtureSampler", "stage_steps", "validate_replay"]
+__all__ = ["Batch", "MixtureSampler"]
 
 _BLOCK_ROWS = 1 << 14  # global rows planned at once (a block of steps)
-
-
-def stage_steps(cfg: Any, index: int) -> int:
-    """Optimizer steps in stage `index`: ceil(stage tokens / train.batch_tokens)."""
-    return math.ceil(cfg.stages[index].tokens / cfg.train.batch_tokens)
 
 
 @dataclass
@@ -88,20 +85,15 @@ class MixtureSampler:
     """
 
     def __init__(
-        self, cfg: Any, domains: dict[str, Any], rank: int = 0, world_size: int = 1
+        self, cfg: Config, domains: Mapping[str, DomainData], rank: int = 0, world_size: int = 1
     ) -> None:
         self.cfg = cfg
         self.seq_len = cfg.train.seq_len
-        self.rows = cfg.train.batch_tokens // self.seq_len
+        self.rows = batch_rows(cfg.train)
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"bad rank {rank} for world_size {world_size}")
-        if self.rows % world_size:
-            raise UserError(
-                f"{cfg.source}: train.batch_tokens / train.seq_len = {self.rows} sequences "
-                f"cannot be split evenly over {world_size} ranks"
-            )
+        self.per_rank = rows_per_rank(cfg, world_size)
         self.rank, self.world_size = rank, world_size
-        self.per_rank = self.rows // world_size
         self.seed = cfg.run.seed
         self.names = list(cfg.domains)
         specs = [self._replay_spec(i) for i in range(len(cfg.stages))]
@@ -158,28 +150,25 @@ class MixtureSampler:
         )
         if spec["fraction"] > 0 and spec["domains"]:
             plan.fraction = spec["fraction"]
-            plan.policy = spec["policy"]
-            plan.interval = int(spec["interval"])
+            if replay_mod.POLICIES[spec["policy"]].recall:
+                plan.recall_interval = int(spec["interval"])
             plan.source = spec["source"]
             plan.replay = sorted(self.names.index(d) for d in spec["domains"])
             plan.replay_bounds = bounds(self._policy_weights(i, plan.replay, spec))
         return plan
 
     def _policy_weights(self, i: int, replay: list[int], spec: dict[str, Any]) -> np.ndarray:
-        """Replay-domain weights of stage i (formulas in `rewarm.data.replay`)."""
-        policy = spec["policy"]
-        if policy == "uniform":
-            return np.ones(len(replay))
-        if policy == "power-law":
-            ages = [i - replay_mod.last_trained(self.cfg, i, self.names[d]) for d in replay]
-            return np.array(ages, dtype=np.float64) ** -float(spec["alpha"])
-        # proportional and recall-interval: rows drawn from each domain in earlier stages
+        """Replay-domain weights of stage i: the policy's (see `rewarm.data.replay`)."""
         seen = np.zeros(len(self.names), dtype=np.float64)
         for own, rep in self.planned[:i]:
             seen += own + rep
-        # a domain never trained in this run is pre-run data: weight = its whole train split
-        weights = np.array([seen[d] or self.windows[d] for d in replay], dtype=np.float64)
-        return weights if weights.sum() > 0 else np.ones(len(replay))
+        ages = [i - replay_mod.last_trained(self.cfg, i, self.names[d]) for d in replay]
+        history = replay_mod.History(
+            ages=np.array(ages, dtype=np.int64),
+            seen_rows=seen[replay],
+            windows=np.array([self.windows[d] for d in replay], dtype=np.int64),
+        )
+        return replay_mod.POLICIES[spec["policy"]].weights(spec, history)
 
     def _check_epochs(self) -> None:
         """Refuse a run that would read some domain more than its max_epochs."""

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rewarm.config import Config
 from rewarm.data import shards, sources
 from rewarm.data import tokenizer as tok_mod
 from rewarm.data.hashing import derive, mix_array
@@ -53,7 +54,7 @@ def _bar(total: int, desc: str, progress: bool, unit: str = "file") -> Any:
 
 
 def ensure_tokenizer(
-    cfg: Any, files: dict[str, list[sources.SourceFile]], progress: bool, rebuild: bool = True
+    cfg: Config, files: dict[str, list[sources.SourceFile]], progress: bool, rebuild: bool = True
 ) -> tok_mod.Tokenizer:
     """Load the configured tokenizer, training and saving the BPE one when needed."""
     if cfg.tokenizer.kind != "bpe":
@@ -103,7 +104,7 @@ def ensure_tokenizer(
 # -- domains ---------------------------------------------------------------------------
 
 
-def _inputs(cfg: Any, name: str, files: list[sources.SourceFile], identity: dict) -> dict:
+def _inputs(cfg: Config, name: str, files: list[sources.SourceFile], identity: dict) -> dict:
     dom = cfg.domains[name]
     return {
         "format": shards.FORMAT_VERSION,
@@ -140,7 +141,7 @@ def _stale_reason(old: dict | None, new: dict) -> str:
 
 
 def prepare(
-    cfg: Any, progress: bool = True, rebuild: bool = True, force: bool = False
+    cfg: Config, progress: bool = True, rebuild: bool = True, force: bool = False
 ) -> dict[str, DomainData]:
     """Build (or reuse) every domain's shards; return {name: DomainData}.
 
@@ -182,7 +183,7 @@ def prepare(
 
 
 def build_domain(
-    cfg: Any,
+    cfg: Config,
     name: str,
     files: list[sources.SourceFile],
     tok: tok_mod.Tokenizer,
@@ -301,7 +302,7 @@ def choose_heldout(
 
 
 def _split(
-    cfg: Any,
+    cfg: Config,
     name: str,
     directory: Path,
     dtype: np.dtype,

@@ -1,19 +1,17 @@
-"""Replay specs: validation and the per-policy domain weights.
+"""Replay specs: every policy, its parameters and weighting, and the spec's validation.
 
 A stage's `replay = { fraction, policy, domains, alpha, interval, source }` replaces
 a share `fraction` of every global batch with windows from domains trained in
 earlier stages (replacement, as in Ibrahim et al. 2024, "Simple and Scalable
 Strategies to Continually Pre-train LLMs"; the batch size never changes).
 
-Policies (weights over the replay domains j, normalised to sum 1):
+One plain dict, `POLICIES`, maps a spec's `policy` to its `Policy`: a one-line
+meaning, its source, the parameters it reads and its domain weights (normalised to
+sum 1 by the sampler). Adding or changing a policy is an edit of that dict and the
+functions it names; nothing registers itself.
 
 - `uniform`: w_j = 1.
 - `proportional`: w_j = tokens drawn from j in all earlier stages (replay included).
-
-A domain that no earlier stage trained can still be replayed with `source = "all"`:
-it stands for data the model saw before this run (e.g. a sample of a Hugging Face
-model's pre-training corpus). It counts as trained just before stage 0 (age k + 1
-for `power-law`) and, for `proportional`, with weight = its whole training split.
 - `power-law`: w_j = (k - last_j)^-alpha, k the current stage index, last_j the last
   earlier stage that trained j (time counted in stages). Gandhi et al. 2024,
   "Catastrophic Interference is Mitigated in Naturalistic Power-Law Learning
@@ -23,40 +21,132 @@ for `power-law`) and, for `proportional`, with weight = its whole training split
   presented twice, exactly `interval` optimizer steps apart (Kang et al. 2025,
   "Do Your Best and Get Enough Rest for Continual Learning": spacing the recall of
   the same samples by a fixed interval; they found ~3-4x the plain interval best).
+
+A domain that no earlier stage trained can still be replayed with `source = "all"`:
+it stands for data the model saw before this run (e.g. a sample of a Hugging Face
+model's pre-training corpus). It counts as trained just before stage 0 (age k + 1
+for `power-law`) and, for `proportional`, with weight = its whole training split.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from rewarm.config import Config
 from rewarm.errors import UserError
 
-POLICIES = ("uniform", "proportional", "power-law", "recall-interval")
+
+@dataclass(frozen=True)
+class History:
+    """What a policy may weigh the replay domains by (one entry per replay domain)."""
+
+    ages: np.ndarray
+    """Stages since each domain was last trained (k - last_j; k + 1 for pre-run data)."""
+    seen_rows: np.ndarray
+    """Rows drawn from each domain in all earlier stages, replay included."""
+    windows: np.ndarray
+    """Training windows of each domain (its whole split, for pre-run data)."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    summary: str
+    source: str
+    params: tuple[str, ...]
+    """Keys of `PARAMS` this policy reads."""
+    weights: Callable[[dict[str, Any], History], np.ndarray]
+    """(resolved spec, history) -> one unnormalised weight per replay domain."""
+    recall: bool = False
+    """Re-present each replayed sequence `interval` steps later (see `MixPlan.replay_draws`)."""
+
+
+def _uniform(spec: dict[str, Any], h: History) -> np.ndarray:
+    return np.ones(len(h.ages))
+
+
+def _proportional(spec: dict[str, Any], h: History) -> np.ndarray:
+    # a domain never trained in this run is pre-run data: weight = its whole train split
+    weights = np.where(h.seen_rows > 0, h.seen_rows, h.windows).astype(np.float64)
+    return weights if weights.sum() > 0 else np.ones(len(weights))
+
+
+def _power_law(spec: dict[str, Any], h: History) -> np.ndarray:
+    return h.ages.astype(np.float64) ** -float(spec["alpha"])
+
+
+POLICIES: dict[str, Policy] = {
+    "uniform": Policy("w_j = 1", "-", (), _uniform),
+    "proportional": Policy(
+        "w_j = rows drawn from j in earlier stages", "Ibrahim et al. 2024", (), _proportional
+    ),
+    "power-law": Policy(
+        "w_j = (stages since j was trained)^-alpha", "Gandhi et al. 2024", ("alpha",), _power_law
+    ),
+    "recall-interval": Policy(
+        "proportional; each replayed sequence shown twice, `interval` steps apart",
+        "Kang et al. 2025",
+        ("interval",),
+        _proportional,
+        recall=True,
+    ),
+}
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _check_alpha(value: Any, where: str) -> None:
+    if not _is_number(value) or value <= 0:
+        raise UserError(f"{where}.alpha must be a number > 0, got {value!r}")
+
+
+def _check_interval(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"{where}.interval must be an integer >= 1 (steps), got {value!r}")
+
+
+@dataclass(frozen=True)
+class Param:
+    default: Any
+    check: Callable[[Any, str], None]
+
+
+PARAMS: dict[str, Param] = {
+    "alpha": Param(1.0, _check_alpha),
+    "interval": Param(4, _check_interval),
+}
+"""Policy parameters. Each is checked whenever given, whatever the policy, so a bad
+value is never silently ignored."""
+
 SOURCES = ("seen", "all")
-KEYS = ("fraction", "policy", "domains", "alpha", "interval", "source")
+KEYS = ("fraction", "policy", "domains", *PARAMS, "source")
 DEFAULTS: dict[str, Any] = {
     "fraction": 0.0,
     "policy": "uniform",
-    "alpha": 1.0,
-    "interval": 4,
+    **{k: p.default for k, p in PARAMS.items()},
     "source": "seen",
 }
 
 
-def trained_before(cfg: Any, stage_index: int) -> list[str]:
+def trained_before(cfg: Config, stage_index: int) -> list[str]:
     """Domains with a positive mix weight in some stage before `stage_index` (declared order)."""
     seen = {d for st in cfg.stages[:stage_index] for d, w in st.mix.items() if w > 0}
     return [d for d in cfg.domains if d in seen]
 
 
-def last_trained(cfg: Any, stage_index: int, domain: str) -> int:
+def last_trained(cfg: Config, stage_index: int, domain: str) -> int:
     """Index of the last stage before `stage_index` that trained `domain`; -1 when none did
     (pre-run data replayed with `source = "all"` counts as trained just before stage 0)."""
     trained = [j for j in range(stage_index) if cfg.stages[j].mix.get(domain, 0) > 0]
     return max(trained, default=-1)
 
 
-def resolve(replay: dict[str, Any], cfg: Any, stage_index: int) -> dict[str, Any]:
+def resolve(replay: dict[str, Any], cfg: Config, stage_index: int) -> dict[str, Any]:
     """The replay spec with defaults filled in (call after validate_replay)."""
     out = {**DEFAULTS, **replay}
     out["fraction"] = float(out["fraction"])
@@ -65,11 +155,7 @@ def resolve(replay: dict[str, Any], cfg: Any, stage_index: int) -> dict[str, Any
     return out
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-def validate_replay(replay: dict[str, Any], cfg: Any, stage_index: int, where: str) -> None:
+def validate_replay(replay: dict[str, Any], cfg: Config, stage_index: int, where: str) -> None:
     """Check a stage's replay table; raise UserError starting with `where`."""
     for key in replay:
         if key not in KEYS:
@@ -88,12 +174,8 @@ def validate_replay(replay: dict[str, Any], cfg: Any, stage_index: int, where: s
         raise UserError(f"{where}.policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     if source not in SOURCES:
         raise UserError(f"{where}.source must be 'seen' or 'all', got {source!r}")
-    alpha = replay.get("alpha", DEFAULTS["alpha"])
-    if not _is_number(alpha) or alpha <= 0:
-        raise UserError(f"{where}.alpha must be a number > 0, got {alpha!r}")
-    interval = replay.get("interval", DEFAULTS["interval"])
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-        raise UserError(f"{where}.interval must be an integer >= 1 (steps), got {interval!r}")
+    for key, param in PARAMS.items():
+        param.check(replay.get(key, param.default), where)
     earlier = trained_before(cfg, stage_index)
     domains = replay.get("domains", earlier)
     if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):

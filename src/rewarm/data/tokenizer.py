@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from rewarm.config import Config
 from rewarm.errors import UserError
 
 EOS = "<|endoftext|>"
@@ -202,11 +203,11 @@ def tokenizer_meta_matches(directory: Path, meta: dict[str, Any]) -> bool:
     return saved == meta and (directory / TOKENIZER_JSON).exists()
 
 
-def bpe_dir(cfg: Any) -> Path:
+def bpe_dir(cfg: Config) -> Path:
     return Path(cfg.data_dir) / "tokenizer"
 
 
-def load_tokenizer(cfg: Any) -> Tokenizer:
+def load_tokenizer(cfg: Config) -> Tokenizer:
     """The tokenizer of `cfg.tokenizer.kind`; a `bpe` one must already be trained.
 
     `rewarm.data.prepare.prepare` trains and saves the BPE tokenizer when missing.

@@ -29,15 +29,14 @@ Library code: nothing here prints; `on_arm` is told when each arm starts.
 
 from __future__ import annotations
 
-import inspect
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewarm import checkpoint
-from rewarm.config import Config, config_from_dict
+from rewarm import checkpoint, runconfig
+from rewarm.config import Config
 from rewarm.demo import arms as arms_mod
 from rewarm.demo.arms import DemoSize
 from rewarm.errors import UserError
@@ -67,7 +66,7 @@ def plan_arms(arms: Sequence[str], out_dir: Path, seed: int, size: DemoSize) -> 
     plans = []
     for arm in chosen:
         raw = arms_mod.arm_config(arm, str(out_dir), seed, size)
-        cfg = config_from_dict(raw, source=f"demo arm {arm}")
+        cfg = runconfig.from_dict(raw, source=f"demo arm {arm}")
         branch = host if arm in arms_mod.BRANCHING and arm != host else None
         tokens = sum(st.tokens for st in cfg.stages) - (size.stage1_tokens if branch else 0)
         plans.append(ArmPlan(arm=arm, cfg=cfg, branch_of=branch, tokens=tokens))
@@ -128,12 +127,9 @@ def _check_existing(plan: ArmPlan) -> None:
 def _train(cfg: Config, progress: bool) -> None:
     from rewarm.train import trainer
 
-    kwargs: dict[str, object] = {"progress": progress}
-    # A branch resumes the host's checkpoint under its own stage-2 schedule: that
-    # schedule change is the point, so allow it where the trainer asks for consent.
-    if "allow_changes" in inspect.signature(trainer.train).parameters:
-        kwargs["allow_changes"] = ("stages",)
-    trainer.train(cfg, **kwargs)  # type: ignore[arg-type]
+    # A branch resumes the host's checkpoint under its own stage-2 schedule: the trainer
+    # logs that change and trains on (refusing a changed config is the CLI's job).
+    trainer.train(cfg, progress=progress)
 
 
 def run_arms(

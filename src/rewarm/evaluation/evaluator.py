@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rewarm.config import Config
+from rewarm.config.derived import micro_batch_rows
+from rewarm.data.shards import DomainData
 from rewarm.errors import UserError
+
+Autocast = Callable[[], contextlib.AbstractContextManager]
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class Evaluator:
         seq_len: int,
         batch_rows: int,
         device: torch.device,
-        autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        autocast: Autocast = contextlib.nullcontext,
         rank: int = 0,
         world_size: int = 1,
         all_reduce_sum: Callable[[torch.Tensor], None] = lambda t: None,
@@ -118,3 +123,41 @@ class Evaluator:
         finally:
             model.train(was_training)
         return out
+
+
+def device_autocast(device: torch.device) -> Autocast:
+    """The precision training and evaluation run in: bf16 autocast on CUDA (fp32 master
+    weights), plain fp32 elsewhere."""
+    if device.type == "cuda":
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def build_evaluator(
+    cfg: Config,
+    domains: Mapping[str, DomainData],
+    *,
+    device: torch.device,
+    names: Sequence[str] | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    all_reduce_sum: Callable[[torch.Tensor], None] = lambda t: None,
+    inference_mode: bool = True,
+) -> Evaluator:
+    """The evaluator of a run: `eval.tokens_per_domain` fixed windows of each domain's
+    held-out split (all, or `names`), in batches of twice the training micro-batch
+    (`rewarm.config.derived.micro_batch_rows`) on `device` in its training precision.
+    The trainer and `rewarm eval` both build it here, so their numbers agree."""
+    chosen = list(domains) if names is None else list(names)
+    return Evaluator(
+        {n: (domains[n].heldout, domains[n].bytes_per_token_heldout) for n in chosen},
+        tokens_per_domain=cfg.eval.tokens_per_domain,
+        seq_len=cfg.train.seq_len,
+        batch_rows=2 * micro_batch_rows(cfg.train, world_size),
+        device=device,
+        autocast=device_autocast(device),
+        rank=rank,
+        world_size=world_size,
+        all_reduce_sum=all_reduce_sum,
+        inference_mode=inference_mode,
+    )

@@ -16,11 +16,11 @@ Every model uses `attn_implementation="sdpa"` and fp32 master weights.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from rewarm import checkpoint
+from rewarm.config import Config
 from rewarm.errors import UserError
 from rewarm.model.presets import preset_config
 
@@ -37,7 +37,7 @@ def resolve_checkpoint_dir(path: str | Path, where: str) -> Path:
     raise UserError(f"{where}: {path} is not a rewarm checkpoint (no state.json/model.safetensors)")
 
 
-def check_init(cfg: Any) -> None:
+def check_init(cfg: Config) -> None:
     """Cheap checks of `[model]` before any work: preset and overrides, paths exist."""
     init = cfg.model.init
     where = f"{cfg.source}: model.init"
@@ -58,7 +58,7 @@ def check_init(cfg: Any) -> None:
         resolve_checkpoint_dir(init[len("checkpoint:") :], where)
 
 
-def build_model(cfg: Any, vocab_size: int, eos_id: int | None = None) -> torch.nn.Module:
+def build_model(cfg: Config, vocab_size: int, eos_id: int | None = None) -> torch.nn.Module:
     """The model of `cfg.model`, on the CPU in fp32, in train mode."""
     from transformers import AutoModelForCausalLM
 
@@ -82,7 +82,7 @@ def build_model(cfg: Any, vocab_size: int, eos_id: int | None = None) -> torch.n
             cfg.model.trust_remote_code,
             where,
         )
-    _check_vocab(model, vocab_size, where)
+    check_vocab(model, vocab_size, where)
     model.to(torch.float32)
     model.config.use_cache = False
     model.train()
@@ -125,7 +125,8 @@ def load_checkpoint_model(
     return model
 
 
-def _check_vocab(model: torch.nn.Module, vocab_size: int, where: str) -> None:
+def check_vocab(model: torch.nn.Module, vocab_size: int, where: str) -> None:
+    """Refuse a model with fewer token embeddings than the tokenizer has ids."""
     rows = model.get_input_embeddings().weight.shape[0]  # type: ignore[operator]
     if rows < vocab_size:
         raise UserError(

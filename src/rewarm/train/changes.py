@@ -12,7 +12,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from rewarm.config import Config, config_from_dict
+from rewarm import runconfig
+from rewarm.config import Config
 from rewarm.errors import UserError
 
 RESOLVED = "config.resolved.toml"
@@ -59,7 +60,7 @@ def previous_config(run_dir: Path) -> Config | None:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML: {err}") from None
-    return config_from_dict(raw, source=str(path))
+    return runconfig.from_dict(raw, source=str(path))
 
 
 def check(cfg: Config, allowed: list[str]) -> dict[str, tuple[Any, Any]]:

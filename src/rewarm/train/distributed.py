@@ -76,15 +76,6 @@ def all_reduce_sum(env: DistEnv) -> Callable[[torch.Tensor], None]:
     return lambda t: dist.all_reduce(t, op=dist.ReduceOp.SUM)
 
 
-def broadcast_object(env: DistEnv, obj: Any) -> Any:
-    """Rank 0's `obj` on every rank."""
-    if not env.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def wrap(model: torch.nn.Module, env: DistEnv, fsdp: bool) -> torch.nn.Module:
     """DDP or FSDP2 under torchrun; the model itself in one process."""
     if not env.distributed:

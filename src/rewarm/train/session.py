@@ -10,7 +10,6 @@ FSDP2) -> optimizer (state from the checkpoint) -> sampler (state) -> RNG states
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import platform
 import random
 import shutil
@@ -24,11 +23,15 @@ import numpy as np
 import torch
 
 from rewarm import __version__, checkpoint
-from rewarm.config import Config, dump_toml, eval_interval
-from rewarm.errors import UserError
-from rewarm.evaluation.evaluator import DomainEval, Evaluator
+from rewarm.config import Config, resolved_toml
+from rewarm.config.derived import eval_interval, rows_per_rank, stage_steps
+from rewarm.data.mixture import MixtureSampler
+from rewarm.data.shards import DomainData
+from rewarm.data.tokenizer import Tokenizer
+from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator, device_autocast
 from rewarm.model.accounting import ModelStats, model_stats
 from rewarm.model.hf import build_model
+from rewarm.schedules import StagePlan
 from rewarm.train import distributed, optim, throughput
 from rewarm.train.changes import RESOLVED
 from rewarm.train.distributed import DistEnv
@@ -82,8 +85,8 @@ class Session:
     autocast: Callable[[], contextlib.AbstractContextManager]
     params: list[torch.nn.Parameter]
     optimizer: torch.optim.AdamW
-    sampler: Any
-    plan: Any
+    sampler: MixtureSampler
+    plan: StagePlan
     evaluator: Evaluator
     log: MetricsLog | NullLog
     progress: Progress
@@ -140,10 +143,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
-def config_hash(cfg: Config) -> str:
-    return hashlib.sha256(dump_toml(cfg.to_dict()).encode()).hexdigest()[:16]
-
-
 def versions() -> dict[str, str]:
     import transformers
 
@@ -162,7 +161,7 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def load_data(cfg: Config, env: DistEnv, progress: bool) -> tuple[dict[str, Any], Any]:
+def load_data(cfg: Config, env: DistEnv, progress: bool) -> tuple[dict[str, DomainData], Tokenizer]:
     """Prepare shards on rank 0 (others wait, then open them); the tokenizer."""
     from rewarm.data import prepare, shards, tokenizer
 
@@ -174,16 +173,8 @@ def load_data(cfg: Config, env: DistEnv, progress: bool) -> tuple[dict[str, Any]
 
 
 def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session:
-    from rewarm.data.mixture import MixtureSampler
-    from rewarm.schedules import StagePlan
-
     t = cfg.train
-    rows = t.batch_tokens // t.seq_len
-    if rows % env.world_size:
-        raise UserError(
-            f"{cfg.source}: train.batch_tokens / train.seq_len = {rows} sequences must divide "
-            f"evenly over {env.world_size} processes"
-        )
+    rows_per_rank(cfg, env.world_size)  # refuse an uneven split before preparing data
     seed_everything(cfg.run.seed)
     domains, tok = load_data(cfg, env, progress)
     ckpt = checkpoint.latest(cfg.run_dir / "checkpoints")
@@ -211,21 +202,10 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     if saved is not None:
         with checkpoint.malformed(ckpt, "sampler state"):
             sampler.load_state_dict(saved["sampler"])
-    cuda = env.device.type == "cuda"
-
-    def autocast() -> contextlib.AbstractContextManager:
-        if cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    micro_rows = (t.micro_batch_tokens or t.batch_tokens // env.world_size) // t.seq_len
-    evaluator = Evaluator(
-        {name: (d.heldout, d.bytes_per_token_heldout) for name, d in domains.items()},
-        tokens_per_domain=cfg.eval.tokens_per_domain,
-        seq_len=t.seq_len,
-        batch_rows=2 * micro_rows,
+    evaluator = build_evaluator(
+        cfg,
+        domains,
         device=env.device,
-        autocast=autocast,
         rank=env.rank,
         world_size=env.world_size,
         all_reduce_sum=distributed.all_reduce_sum(env),
@@ -250,7 +230,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         model=model,
         forward=forward,
         no_sync=distributed.no_sync(wrapped),
-        autocast=autocast,
+        autocast=device_autocast(env.device),
         params=params,
         optimizer=optimizer,
         sampler=sampler,
@@ -260,7 +240,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         progress=Progress(0, 0, enabled=False),
         stats=stats,
         peak_flops=throughput.peak_flops(env.device),
-        stage_steps=[-(-n // t.batch_tokens) for n in stage_tokens],
+        stage_steps=[stage_steps(cfg, i) for i in range(len(cfg.stages))],
         stage_starts=[sum(stage_tokens[:i]) for i in range(len(stage_tokens))],
         state=state,
         model_config_json=model_config_json,
@@ -279,11 +259,11 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
 def _write_resolved(cfg: Config) -> None:
     path = cfg.run_dir / RESOLVED
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
+    tmp.write_text(resolved_toml(cfg), encoding="utf-8")
     tmp.replace(path)
 
 
-def _save_tokenizer(tok: Any, directory: Path) -> None:
+def _save_tokenizer(tok: Tokenizer, directory: Path) -> None:
     tmp = directory.with_name(f".{directory.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tok.save(tmp)
@@ -343,6 +323,5 @@ def checkpoint_state(s: Session, *, stage_end: bool) -> dict[str, Any]:
         "sampler": s.sampler.state_dict(),
         "rng": rng_state(),
         "plan_fingerprint": s.plan.fingerprint(),
-        "config_hash": config_hash(s.cfg),
         "world_size": s.env.world_size,
     }

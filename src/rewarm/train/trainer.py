@@ -19,8 +19,9 @@ import time
 
 import torch
 
-from rewarm import checkpoint
-from rewarm.config import Config, eval_interval
+from rewarm import checkpoint, runconfig
+from rewarm.config import Config
+from rewarm.config.derived import eval_interval, micro_batch_rows
 from rewarm.schedules.torch_adapter import apply_lr
 from rewarm.train import cpu_memory, distributed, optim, runlock
 from rewarm.train.session import LoopState, Session, checkpoint_state, open_session
@@ -35,8 +36,10 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
     """Run or resume every stage of `cfg`; the final loop state.
 
     Rank 0 holds `run.lock` in the run directory throughout (see `runlock`), so a
-    second process on the same run is refused instead of corrupting it.
+    second process on the same run is refused instead of corrupting it. Stage schedule
+    and replay tables are checked first (`runconfig.check`), for configs built in code.
     """
+    runconfig.check(cfg)
     with runlock.hold(cfg.run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
         done = _finished_state(cfg)
         if done is not None:
@@ -89,7 +92,7 @@ def loop(s: Session) -> None:
 def one_step(s: Session, tokens: torch.Tensor) -> StepResult:
     """Forward/backward over this rank's micro-batches, clip, update (see `step`)."""
     t = s.cfg.train
-    micro_rows = (t.micro_batch_tokens or t.batch_tokens // s.env.world_size) // t.seq_len
+    micro_rows = micro_batch_rows(t, s.env.world_size)
     return train_step(
         s.forward,
         s.params,

@@ -1,0 +1,194 @@
+"""The run config's schema: one keyword-only dataclass per TOML section.
+
+Field annotations are what `rewarm.config.loader` checks a TOML value against; a
+`Literal` is a closed choice (the loader reports its allowed values), and
+`Literal[...] | str` an open one: the fixed values plus a pattern that the section's
+validator checks (`"cuda:N"`, `"hf:PATH"`). Docstrings are the reference that
+docs/config.md repeats (a test keeps the two in step).
+
+Units: lengths are in tokens everywhere (stage lengths, schedule positions, eval and
+checkpoint intervals); optimizer steps are derived (`rewarm.config.derived`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+ModelInit = Literal["scratch"] | str
+""""scratch", or "hf:PATH" / "checkpoint:PATH" (checked by the model section)."""
+TokenizerKind = Literal["byte", "bpe"] | str
+""""byte", "bpe", or "hf:PATH" (checked by the tokenizer section)."""
+FixedDevice = Literal["auto", "cpu", "cuda"]
+Device = FixedDevice | str
+""""auto", "cpu", "cuda", or "cuda:N" (checked by the train section)."""
+NonFinite = Literal["skip", "stop"]
+OptimizerState = Literal["keep", "reset"]
+
+NOT_A_KEY = {"toml": False}
+"""Field metadata of a field that is not read from or written to TOML (`Config.source`)."""
+
+
+@dataclass(kw_only=True)
+class RunSection:
+    name: str
+    """Run name; the run directory is `out_dir/name`."""
+    out_dir: str = "runs"
+    """Parent directory of run directories (relative to the working directory)."""
+    seed: int = 0
+    """Seed for model init, data order and every random choice."""
+
+
+@dataclass(kw_only=True)
+class ModelSection:
+    init: ModelInit = "scratch"
+    """"scratch" (a preset), "hf:PATH" (a local Hugging Face causal LM directory) or
+    "checkpoint:PATH" (a rewarm checkpoint directory, e.g. a shared stage-1 end)."""
+    preset: str = "llama-tiny"
+    """Preset used with init = "scratch" (see `rewarm.model.presets`)."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Keys of the Hugging Face model config to override (scratch only)."""
+    trust_remote_code: bool = False
+    """Allow a Hugging Face model directory to run its own Python code. Off by default."""
+
+
+@dataclass(kw_only=True)
+class TokenizerSection:
+    kind: TokenizerKind = "byte"
+    """"byte" (UTF-8 bytes + special tokens), "bpe" (trained locally) or "hf:PATH"."""
+    vocab_size: int = 4096
+    """Vocabulary size for "bpe"."""
+    sample_bytes: int = 8_000_000
+    """Bytes of text (spread over the configured domains) used to train "bpe"."""
+
+
+@dataclass(kw_only=True)
+class DataSection:
+    dir: str = ""
+    """Where token shards are written; default `<out_dir>/data` (shared by runs)."""
+    heldout_fraction: float = 0.02
+    """Fraction of each domain's documents held out for evaluation (whole documents)."""
+    heldout_min_tokens: int = 16384
+    """The held-out split grows past the fraction until it has at least this many tokens."""
+    workers: int = 0
+    """Tokenizer processes; 0 means one per CPU core."""
+
+
+@dataclass(kw_only=True)
+class DomainSection:
+    source: str | list[str]
+    """Built-in corpus ("python-docs", "python-code"), or paths/globs of text, .jsonl,
+    .parquet files or a `datasets` directory saved with `save_to_disk`."""
+    field: str = "text"
+    """Text field for .jsonl, column for .parquet and `datasets` directories."""
+    max_bytes: int = 0
+    """Read at most this many bytes of text from the source (0 = all)."""
+    max_epochs: float = 10.0
+    """Cap on how many times a domain's training tokens may be repeated in the run."""
+
+
+@dataclass(kw_only=True)
+class TrainSection:
+    seq_len: int = 256
+    """Tokens per training sequence (windows of seq_len + 1 tokens are drawn)."""
+    batch_tokens: int = 8192
+    """Tokens per optimizer step across all ranks (a multiple of seq_len)."""
+    micro_batch_tokens: int = 0
+    """Tokens per forward/backward on one rank; 0 = the whole per-rank batch."""
+    lr: float = 1e-3
+    """Peak learning rate (a stage's `lr` overrides it)."""
+    weight_decay: float = 0.1
+    """AdamW weight decay, applied to matrices only (not norms, biases, embeddings)."""
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    """Max global gradient norm; 0 disables clipping."""
+    device: Device = "auto"
+    """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N"."""
+    compile: bool = False
+    """Compile the model and its loss with torch.compile (see docs/performance.md)."""
+    fsdp: bool = False
+    """Under torchrun, shard the model with FSDP2 `fully_shard` instead of DDP."""
+    nonfinite: NonFinite = "skip"
+    """On a non-finite loss or gradient: "skip" the batch (up to max_nonfinite_skips) or "stop"."""
+    max_nonfinite_skips: int = 3
+    log_every_steps: int = 1
+    """Write a `train` record every N optimizer steps."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files (needs the `tensorboard` package)."""
+
+
+@dataclass(kw_only=True)
+class EvalSection:
+    every_tokens: int | str = "auto"
+    """Evaluate every N training tokens; 0 = only at stage starts and ends; "auto" =
+    `AUTO_EVAL_FACTOR` x domains x tokens_per_domain (see `derived.eval_interval`).
+    Typed `int | str`, not `int | Literal["auto"]`, so that any other string gets the
+    eval section's own message (`must be "auto" or an integer >= 0`)."""
+    tokens_per_domain: int = 16384
+    """Fixed held-out token sample per domain."""
+
+
+@dataclass(kw_only=True)
+class CheckpointSection:
+    every_tokens: int = 0
+    """Save every N training tokens (0 = only at stage ends)."""
+    keep: int = 3
+    """Keep the newest K periodic checkpoints; stage-end checkpoints are always kept."""
+
+
+@dataclass(kw_only=True)
+class StageSection:
+    name: str
+    tokens: int
+    """Training tokens in this stage."""
+    mix: dict[str, float]
+    """Domain weights of the stage's own data (normalised)."""
+    schedule: dict[str, Any] = field(default_factory=lambda: {"kind": "constant"})
+    """Learning-rate schedule spec (see docs/schedules.md); lengths in tokens. Its keys
+    belong to `rewarm.schedules` (checked by `rewarm.runconfig`)."""
+    replay: dict[str, Any] = field(default_factory=dict)
+    """{fraction, policy, domains, ...}: share of each batch drawn from earlier stages.
+    Its keys belong to `rewarm.data.replay` (checked by `rewarm.runconfig`)."""
+    optimizer_state: OptimizerState = "keep"
+    """"keep" the AdamW moments from the previous stage, or "reset" them."""
+    lr: float = 0.0
+    """Peak LR of this stage; 0 = train.lr."""
+
+
+@dataclass(kw_only=True)
+class Config:
+    run: RunSection
+    model: ModelSection = field(default_factory=ModelSection)
+    tokenizer: TokenizerSection = field(default_factory=TokenizerSection)
+    data: DataSection = field(default_factory=DataSection)
+    domains: dict[str, DomainSection] = field(default_factory=dict)
+    train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    stages: list[StageSection] = field(default_factory=list)
+    source: str = field(default="<config>", compare=False, metadata=NOT_A_KEY)
+    """The file this config came from (for error messages); not a TOML key."""
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.run.out_dir) / self.run.name
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data.dir) if self.data.dir else Path(self.run.out_dir) / "data"
+
+    def stage_lr(self, index: int) -> float:
+        """Peak LR of stage `index`: its own `lr`, or train.lr when that is 0."""
+        stage = self.stages[index]
+        return stage.lr if stage.lr > 0 else self.train.lr
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML tables of this config (every default filled in)."""
+        out = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            if not f.metadata.get("toml", True):
+                del out[f.name]
+        return out
