@@ -20,13 +20,13 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rewarm import atomic
 from rewarm.data import shards, sources
 from rewarm.data import tokenizer as tok_mod
 from rewarm.data.hashing import derive, mix_array
@@ -88,15 +88,9 @@ def ensure_tokenizer(
     tok = tok_mod.train_bpe(sample(), cfg.tokenizer.vocab_size)
     bar.close()
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tokenizer.", dir=directory.parent))
-    try:
+    with atomic.directory(directory) as tmp:
         tok.backend.save(str(tmp / tok_mod.TOKENIZER_JSON))
         (tmp / "rewarm_tokenizer.json").write_text(json.dumps(meta, sort_keys=True))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return tok_mod.load_bpe(directory)
 
 

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import platform
 import random
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewarm import __version__, checkpoint
+from rewarm import __version__, atomic, checkpoint
 from rewarm.config import Config, dump_toml, eval_interval
 from rewarm.errors import UserError
 from rewarm.evaluation.evaluator import DomainEval, Evaluator
@@ -277,18 +276,12 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
 
 
 def _write_resolved(cfg: Config) -> None:
-    path = cfg.run_dir / RESOLVED
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dump_toml(cfg.to_dict()), encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(cfg.run_dir / RESOLVED, dump_toml(cfg.to_dict()))
 
 
 def _save_tokenizer(tok: Any, directory: Path) -> None:
-    tmp = directory.with_name(f".{directory.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tok.save(tmp)
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.replace(directory)
+    with atomic.directory(directory) as tmp:
+        tok.save(tmp)
 
 
 def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
