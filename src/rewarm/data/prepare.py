@@ -33,7 +33,7 @@ from rewarm.data.hashing import derive, mix_array
 from rewarm.data.shards import DomainData
 from rewarm.errors import UserError
 
-log = logging.getLogger("rewarm.data")
+logger = logging.getLogger(__name__)
 _BATCH_BYTES = 1 << 20  # text per tokenizer call
 
 
@@ -73,7 +73,7 @@ def ensure_tokenizer(
         what = "was trained with other settings or data" if directory.exists() else "is missing"
         raise UserError(f"{directory}: the BPE tokenizer {what}; run `rewarm prepare CONFIG`")
     if directory.exists():
-        log.warning("rewarm: %s: tokenizer settings or data changed; retraining", directory)
+        logger.warning("rewarm: %s: tokenizer settings or data changed; retraining", directory)
     per_domain = max(1, cfg.tokenizer.sample_bytes // len(cfg.domains))
 
     bar = _bar(0, "train bpe tokenizer on a sample", progress, unit="doc")
@@ -170,7 +170,7 @@ def prepare(
             raise UserError(f"{directory}: shards are {what}; run `rewarm prepare CONFIG`")
         if manifest is not None and not force:
             reason = _stale_reason(manifest, inputs)
-            log.warning("rewarm: %s: shards are stale (%s); rebuilding", directory, reason)
+            logger.warning("rewarm: %s: shards are stale (%s); rebuilding", directory, reason)
         out[name] = build_domain(cfg, name, files[name], tok, inputs, progress)
     return out
 

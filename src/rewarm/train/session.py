@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import platform
 import random
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -33,6 +33,8 @@ from rewarm.train.changes import RESOLVED
 from rewarm.train.distributed import DistEnv
 from rewarm.train.records import MetricsLog, NullLog, Progress
 from rewarm.train.step import loss_module
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -316,12 +318,12 @@ def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
             old_fingerprint=old,
             new_fingerprint=new,
         )
-        if s.env.is_main:  # the one place the change is described: the checkpoint's plan
-            print(
-                f"rewarm train: the learning-rate schedule changed ({change or 'unreadable'}); "
-                "resuming at the saved position on the new schedule",
-                file=sys.stderr,
-            )
+        # The one place the change is described: from the checkpoint's plan.
+        logger.info(
+            "rewarm train: the learning-rate schedule changed (%s); "
+            "resuming at the saved position on the new schedule",
+            change or "unreadable",
+        )
 
 
 def checkpoint_state(s: Session, *, stage_end: bool) -> dict[str, Any]:
