@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rewarm import atomic
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -286,10 +288,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:
-    """Write `benchmarks/results/<name>.json` atomically (temp file + rename)."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
+    """Write `benchmarks/results/<name>.json` atomically (`rewarm.atomic`)."""
 
     def default(o: Any) -> Any:
         if isinstance(o, Figure):
@@ -298,9 +297,8 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
             return str(o)
         raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
-    tmp.write_text(json.dumps(payload, indent=2, default=default) + "\n")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(payload, indent=2, default=default) + "\n"
+    return atomic.write_text(RESULTS_DIR / f"{name}.json", text)
 
 
 def run_worker(args: Sequence[str], timeout: float = 900) -> dict[str, Any]:

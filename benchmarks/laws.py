@@ -19,16 +19,15 @@ WorstE 0.00409 / 0.00583.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from rewarm import atomic
 from rewarm.laws.curves import PAPER_FIT, PAPER_HELD_OUT, read_paper_curve
 from rewarm.laws.fit import evaluate_curves, fit, make_law
 from rewarm.laws.metrics import curve_mean
@@ -111,11 +110,7 @@ def main() -> int:
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=args.out.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2)
-    os.replace(tmp, args.out)
+    atomic.write_json(args.out, doc, indent=2)
     print(f"\nwrote {args.out}")
     return 0
 

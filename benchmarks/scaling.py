@@ -25,6 +25,8 @@ from typing import Any
 import common
 import workload
 
+from rewarm import atomic
+
 PRESETS = ("llama-tiny", "llama-small", "llama-medium")
 
 
@@ -40,9 +42,7 @@ def corpus_of(mb: float) -> dict[str, Path]:
             text = src.read_text(encoding="utf-8")
             reps = int(mb * 1e6 // max(len(text), 1)) + 1
             body = "\n\n".join([text] * reps)[: int(mb * 1e6)]
-            tmp = dst.with_suffix(".tmp")
-            tmp.write_text(body, encoding="utf-8")
-            tmp.replace(dst)
+            atomic.write_text(dst, body)
         out[name] = dst
     return out
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import common
 
+from rewarm import atomic
+
 WORK_DIR = common.RESULTS_DIR / "work"
 
 
@@ -41,9 +43,7 @@ def write_corpus(root: Path, mb_per_domain: float = 2.0) -> dict[str, Path]:
         texts[name].append(text)
         sizes[name] += len(text)
     for name, path in out.items():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("\n\n".join(texts[name]), encoding="utf-8")
-        tmp.replace(path)
+        atomic.write_text(path, "\n\n".join(texts[name]))
     return out
 
 

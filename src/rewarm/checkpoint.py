@@ -12,10 +12,11 @@ A checkpoint directory holds
 - `state.json`: position, step, stage, sampler state, RNG states, loop state,
   schedule fingerprint and config hash (plain JSON).
 
-Everything is written into a temporary sibling directory, flushed, and renamed
-into place; `state.json` is written last, so a directory without it is never
-complete. Only then is `checkpoints/latest` replaced (write + `os.replace`), so a
-kill at any instant leaves `latest` naming a complete checkpoint.
+Everything is written into a temporary sibling directory, fsynced, and renamed
+into place (`rewarm.atomic.directory`); inside it `checksums.json` is written
+before `state.json`, so a directory without `state.json` is never complete. Only
+then is `checkpoints/latest` replaced (`rewarm.atomic.write_text`), so a kill at
+any instant leaves `latest` naming a complete checkpoint.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import pickle
 import shutil
 import warnings
@@ -35,6 +35,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from rewarm import atomic
 from rewarm.errors import UserError
 
 STATE = "state.json"
@@ -48,19 +49,6 @@ TOKENIZER = "tokenizer"
 
 def step_dir_name(step: int) -> str:
     return f"step_{step:08d}"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _dedupe(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -93,25 +81,15 @@ def save(
     `extra(tmp_dir)` writes further files (the tokenizer) before the rename.
     """
     final = root / step_dir_name(step)
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        _write_files(tmp, model_state, model_config_json, optimizer_state, state, extra)
-        if final.exists():  # the same step written again after a resume: replace it
-            old = root / f".old-{final.name}-{os.getpid()}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        _write_atomic(root / LATEST, final.name + "\n")
+        # The same step written again after a resume replaces the directory.
+        with atomic.directory(final) as tmp:
+            _write_files(tmp, model_state, model_config_json, optimizer_state, state, extra)
+        atomic.write_text(root / LATEST, final.name + "\n")
     except OSError as err:
-        # Disk full or unwritable: drop the partial directory; `latest` still names
-        # the previous complete checkpoint (or this one, if only pruning failed).
-        shutil.rmtree(tmp, ignore_errors=True)
+        # Disk full or unwritable: the partial directory is gone; `latest` still names
+        # the previous complete checkpoint (or this one, if only its update failed).
         raise UserError(
             f"{final}: cannot write checkpoint ({err.strerror or err}); "
             f"the newest complete checkpoint ({_latest_name(root)}) is intact"
@@ -136,18 +114,16 @@ def _write_files(
         extra(tmp)
     # Sizes and SHA-256 of the tensor files, checked on load: a torn or bit-flipped
     # file is refused instead of resuming from silently wrong numbers.
-    sums = {n: _digest(tmp / n, sync=True) for n in (WEIGHTS, OPTIMIZER) if (tmp / n).is_file()}
-    _write_atomic(tmp / CHECKSUMS, json.dumps(sums, sort_keys=True))
-    _write_atomic(tmp / STATE, json.dumps(state, sort_keys=True))
+    sums = {n: _digest(tmp / n) for n in (WEIGHTS, OPTIMIZER) if (tmp / n).is_file()}
+    atomic.write_json(tmp / CHECKSUMS, sums, sort_keys=True)
+    atomic.write_json(tmp / STATE, state, sort_keys=True)
 
 
-def _digest(file: Path, sync: bool = False) -> dict[str, Any]:
+def _digest(file: Path) -> dict[str, Any]:
     h = hashlib.sha256()
     with open(file, "rb") as f:
         while chunk := f.read(1 << 22):
             h.update(chunk)
-        if sync:  # on disk before the rename makes the directory visible
-            os.fsync(f.fileno())
     return {"bytes": file.stat().st_size, "sha256": h.hexdigest()}
 
 
@@ -197,9 +173,7 @@ def latest(root: Path) -> Path | None:
 
 def prune(root: Path, keep: int) -> None:
     """Keep the newest `keep` periodic checkpoints, every stage-end one, and `latest`."""
-    for leftover in [*root.glob(".tmp-*"), *root.glob(".old-*")]:
-        if not leftover.name.endswith(f"-{os.getpid()}"):
-            shutil.rmtree(leftover, ignore_errors=True)
+    atomic.remove_stale(root)  # partial checkpoints of killed processes
     newest = latest(root)
     periodic = [
         p

@@ -3,6 +3,8 @@
 Each verb lives in `rewarm.commands.<module>` with two functions,
 `add_arguments(parser)` and `run(args) -> int`. Modules are imported only when
 their verb runs, so `rewarm --help` and light verbs stay fast (no torch import).
+Notices of every module go through the `rewarm` logger, configured here once
+(`rewarm.console`: stderr, above progress bars, rank 0 only under torchrun).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from rewarm import __version__
+from rewarm import __version__, console
 from rewarm.errors import UserError
 
 # verb -> (module under rewarm.commands, one-line help)
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = importlib.import_module(f"rewarm.commands.{args._module}")
+    console.configure()
     try:
         return int(module.run(args) or 0)
     except UserError as err:

@@ -22,7 +22,7 @@ import torch
 from relhelpers import assert_checkpoints_sound, fork_train
 from runhelpers import load, records, train_losses, write_config
 
-from rewarm import checkpoint
+from rewarm import atomic, checkpoint
 from rewarm.train import records as records_mod
 from rewarm.train import trainer
 
@@ -79,19 +79,19 @@ def _install_hooks(kill_at: int, how: str, counter: Path | None = None) -> None:
 
     wrap(checkpoint, "save_file", path_arg=1)
     wrap(torch, "save", path_arg=1)
-    real_atomic = checkpoint._write_atomic
+    real_atomic = atomic.write_bytes
 
-    def atomic(path, text):
+    def write_bytes(path, data):
         if hit():
             if how == "torn":  # killed mid-write: half of the temporary file, no rename
-                tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-                tmp.write_text(text[: len(text) // 2], encoding="utf-8")
+                tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}-0badc0de.tmp")
+                tmp.write_bytes(data[: len(data) // 2])
             elif how == "after":
-                real_atomic(path, text)
+                real_atomic(path, data)
             die()
-        real_atomic(path, text)
+        return real_atomic(path, data)
 
-    checkpoint._write_atomic = atomic
+    atomic.write_bytes = write_bytes  # every atomic file write: checksums, state, latest, ...
     wrap(checkpoint, "prune")
     wrap(os, "replace")
     wrap(shutil, "copytree")

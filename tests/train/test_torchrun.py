@@ -7,8 +7,11 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from runhelpers import ONE_THREAD_ENV, load, one_thread, records, train_losses, write_config
 
+from rewarm.model.presets import preset_config
+from rewarm.train.distributed import shard_units
 from rewarm.train.trainer import train
 
 
@@ -48,6 +51,28 @@ def test_two_process_ddp_matches_one_process(finished, tmp_path):
 
 
 @pytest.mark.slow
+def test_two_process_fsdp_matches_one_process(finished, tmp_path):
+    """train.fsdp shards every `_no_split_modules` layer; the loss curve is unchanged and
+    only rank 0 writes its notices."""
+    ref = finished[0]
+    path = write_config(tmp_path, "fsdp")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", "rewarm", "train", str(path), "--no-progress", "--set", "train.fsdp=true"]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env=ONE_THREAD_ENV, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = load(path, "train.fsdp=true")
+    fsdp, single = train_losses(cfg.run_dir), train_losses(ref.run_dir)
+    assert [s for s, _ in fsdp] == [s for s, _ in single] == list(range(1, 13))
+    for (step, a), (_, b) in zip(fsdp, single, strict=True):
+        assert a == pytest.approx(b, rel=1e-5), step
+    assert records(cfg.run_dir, "run")[0]["world_size"] == 2
+    # The rank filter: the closing notice comes from rank 0 only.
+    assert proc.stderr.count("rewarm train: fsdp: 12 steps") == 1, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("c++") is None, reason="Inductor needs a C++ compiler")
 def test_two_process_ddp_with_compile_matches_one_eager_process(tmp_path):
     """Under torchrun, train.compile compiles the DDP-wrapped model (the loss runs eagerly)."""
@@ -68,3 +93,35 @@ def test_two_process_ddp_with_compile_matches_one_eager_process(tmp_path):
     assert [s for s, _ in ddp] == [s for s, _ in single] == [1, 2, 3, 4, 5]
     for (step, a), (_, b) in zip(ddp, single, strict=True):
         assert a == pytest.approx(b, rel=1e-5), step
+
+
+def test_fsdp_units_are_the_model_s_no_split_modules() -> None:
+    """FSDP2 shards what the model declares (`_no_split_modules`), not a guessed ModuleList."""
+    from transformers import LlamaForCausalLM
+
+    cfg = preset_config("llama-tiny", vocab_size=300, seq_len=32, overrides={}, where="test")
+    model = LlamaForCausalLM(cfg)
+    units = shard_units(model)
+    assert units == list(model.model.layers) and len(units) == cfg.num_hidden_layers
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = torch.nn.ModuleList([torch.nn.Linear(2, 2)])  # a ModuleList first
+            self.sub = Leaf()
+
+    class Leaf(torch.nn.Linear):
+        def __init__(self) -> None:
+            super().__init__(2, 2)
+
+    class Net(torch.nn.Module):
+        _no_split_modules = ["Block", "Leaf"]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([Block(), Block()])
+
+    net = Net()
+    assert shard_units(net) == list(net.blocks)  # the outermost of nested units
+    net._no_split_modules = None
+    assert shard_units(net) == []  # nothing declared: the root is the one unit

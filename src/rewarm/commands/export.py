@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,8 +23,5 @@ def run(args: argparse.Namespace) -> int:
     from rewarm.model.export import export
 
     out = export(args.checkpoint, args.out, force=args.force)
-    print(
-        f"rewarm export: wrote {out} (load with AutoModelForCausalLM.from_pretrained)",
-        file=sys.stderr,
-    )
+    logger.info("rewarm export: wrote %s (load with AutoModelForCausalLM.from_pretrained)", out)
     return 0

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from rewarm import atomic
 from rewarm.errors import UserError
 
 
@@ -77,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{i:>4}  {c.final_loss:>10.4f}  {c.final_loss - best:>+8.4f}  {c.label}")
     if args.out:
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         doc = {
             "law": result.law,
             "total": args.total,
@@ -89,10 +87,7 @@ def run(args: argparse.Namespace) -> int:
         if opt:
             knots = np.linspace(0, args.total, 101).astype(int)
             doc["optimized_lr"] = {"steps": knots.tolist(), "lr": opt[0].lr[knots].tolist()}
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2)
-        os.replace(tmp, out)
+        atomic.write_json(out, doc, indent=2)
         print(f"wrote {args.out}")
     if args.plot:
         from rewarm.laws.plots import plot_curves

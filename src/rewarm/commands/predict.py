@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
+from rewarm import atomic
 from rewarm.errors import UserError
 
 
@@ -55,15 +54,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}")
     elif args.out:
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         keep = np.zeros(steps.size, dtype=bool)
         keep[:: args.every] = True
         keep[-1] = True
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("step,lr,loss\n")
-            for s, y in zip(steps[keep], loss[keep], strict=True):
-                fh.write(f"{int(s)},{lr[s]:.8g},{y:.6f}\n")
-        os.replace(tmp, out)
+        rows = [
+            f"{int(s)},{lr[s]:.8g},{y:.6f}\n" for s, y in zip(steps[keep], loss[keep], strict=True)
+        ]
+        atomic.write_text(out, "step,lr,loss\n" + "".join(rows))
         print(f"wrote {args.out}")
     return 0

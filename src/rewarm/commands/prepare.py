@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
         ]
         if notes:
             print(f"{'':<{width}}  note: {', '.join(notes)} (see manifest.json)")
-    print(f"shards in {cfg.data_dir}", file=sys.stderr)
+    logger.info("shards in %s", cfg.data_dir)
     return 0

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
-import sys
+
+logger = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,31 +50,31 @@ def run(args: argparse.Namespace) -> int:
     try:
         diff = changes.check(cfg, allowed)
     except changes.ConfigChanged as err:
-        if main:
-            print("\n".join(err.diff), file=sys.stderr)
+        if main:  # the same on every rank: one copy
+            logger.error("\n".join(err.diff))
         raise
-    if diff and main:
-        for key, (old, new) in diff.items():
-            print(f"rewarm train: allowed change {key}: {old!r} -> {new!r}", file=sys.stderr)
-        # A changed LR schedule is described by the session, from the checkpoint's plan.
+    for key, (old, new) in diff.items():
+        logger.info("rewarm train: allowed change %s: %r -> %r", key, old, new)
+    # A changed LR schedule is described by the session, from the checkpoint's plan.
 
     from rewarm.train.trainer import NonFiniteError, train
 
     try:
         state = train(cfg, progress=not args.no_progress)
     except NonFiniteError as err:
-        if main:
-            print(f"rewarm train: {err}", file=sys.stderr)
+        if main:  # every rank stops at the same step: one copy
+            logger.error("rewarm train: %s", err)
         return 1
     except OSError as err:  # disk full or unwritable output outside a checkpoint write
         where = err.filename or cfg.run_dir
         raise UserError(
             f"{where}: {err.strerror or err}; the newest checkpoint is intact, rerun to resume"
         ) from None
-    if main:
-        print(
-            f"rewarm train: {cfg.run.name}: {state.step} steps, {state.tokens:,} tokens; "
-            f"metrics in {cfg.run_dir / 'metrics.jsonl'}",
-            file=sys.stderr,
-        )
+    logger.info(
+        "rewarm train: %s: %d steps, %s tokens; metrics in %s",
+        cfg.run.name,
+        state.step,
+        f"{state.tokens:,}",
+        cfg.run_dir / "metrics.jsonl",
+    )
     return 0

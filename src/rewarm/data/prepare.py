@@ -20,13 +20,13 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rewarm import atomic
 from rewarm.config import Config
 from rewarm.data import shards, sources
 from rewarm.data import tokenizer as tok_mod
@@ -34,7 +34,7 @@ from rewarm.data.hashing import derive, mix_array
 from rewarm.data.shards import DomainData
 from rewarm.errors import UserError
 
-log = logging.getLogger("rewarm.data")
+logger = logging.getLogger(__name__)
 _BATCH_BYTES = 1 << 20  # text per tokenizer call
 
 
@@ -74,7 +74,7 @@ def ensure_tokenizer(
         what = "was trained with other settings or data" if directory.exists() else "is missing"
         raise UserError(f"{directory}: the BPE tokenizer {what}; run `rewarm prepare CONFIG`")
     if directory.exists():
-        log.warning("rewarm: %s: tokenizer settings or data changed; retraining", directory)
+        logger.warning("rewarm: %s: tokenizer settings or data changed; retraining", directory)
     per_domain = max(1, cfg.tokenizer.sample_bytes // len(cfg.domains))
 
     bar = _bar(0, "train bpe tokenizer on a sample", progress, unit="doc")
@@ -89,15 +89,9 @@ def ensure_tokenizer(
     tok = tok_mod.train_bpe(sample(), cfg.tokenizer.vocab_size)
     bar.close()
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tokenizer.", dir=directory.parent))
-    try:
+    with atomic.directory(directory) as tmp:
         tok.backend.save(str(tmp / tok_mod.TOKENIZER_JSON))
         (tmp / "rewarm_tokenizer.json").write_text(json.dumps(meta, sort_keys=True))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return tok_mod.load_bpe(directory)
 
 
@@ -177,7 +171,7 @@ def prepare(
             raise UserError(f"{directory}: shards are {what}; run `rewarm prepare CONFIG`")
         if manifest is not None and not force:
             reason = _stale_reason(manifest, inputs)
-            log.warning("rewarm: %s: shards are stale (%s); rebuilding", directory, reason)
+            logger.warning("rewarm: %s: shards are stale (%s); rebuilding", directory, reason)
         out[name] = build_domain(cfg, name, files[name], tok, inputs, progress)
     return out
 

@@ -2,9 +2,9 @@
 
 A shard is a flat array of token ids (uint16 when the vocabulary fits in 16 bits,
 else uint32), documents separated by the end-of-document token. Training only
-reads them; `rewarm.data.prepare` writes them. Every file is written to a temporary
-name in the same directory and renamed into place, the manifest last, so a
-directory with a manifest always holds complete shards.
+reads them; `rewarm.data.prepare` writes them. Every file is written atomically
+(`rewarm.atomic`), the manifest last, so a directory with a manifest always holds
+complete shards.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import mmap
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rewarm import atomic
 from rewarm.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -114,49 +113,27 @@ def open_domain(directory: str | Path) -> DomainData:
     return DomainData(name=name, train=train, heldout=heldout, manifest=manifest)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to `path` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     clean = {k: v for k, v in manifest.items() if not k.startswith("_")}
-    write_atomic(directory / MANIFEST, (json.dumps(clean, indent=1) + "\n").encode())
+    atomic.write_json(directory / MANIFEST, clean, indent=1)
 
 
 class TokenWriter:
     """Append token arrays to a temporary file; `commit()` renames it into place."""
 
     def __init__(self, path: Path, dtype: np.dtype) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.dtype = dtype
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        self.file = os.fdopen(fd, "wb")
+        self._out = atomic.AtomicFile(path)
         self.count = 0
 
     def write(self, tokens: np.ndarray) -> None:
         arr = np.asarray(tokens, dtype=self.dtype)
-        self.file.write(arr.tobytes())
+        self._out.write(arr.tobytes())
         self.count += int(arr.size)
 
     def commit(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        os.replace(self.tmp, self.path)
+        self._out.commit()
 
     def abort(self) -> None:
-        if not self.file.closed:
-            self.file.close()
-        Path(self.tmp).unlink(missing_ok=True)
+        self._out.abort()

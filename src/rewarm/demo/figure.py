@@ -7,10 +7,17 @@ arranged by `rewarm.evaluation.timeline` (no smoothing).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rewarm import plotting
 from rewarm.evaluation.timeline import timeline_of
 from rewarm.report.records import read_run
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 COLORS = {
     "retrain": "#4b5563",
@@ -22,15 +29,17 @@ COLORS = {
 
 
 def arms_figure(run_dirs: dict[str, Path], out_png: Path, stage1_tokens: int) -> Path:
-    """Write `out_png` (two panels: docs, code) and return its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Write `out_png` and its SVG (two panels: docs, code) in the report's style."""
     from rewarm.report.plots import save
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+    with plotting.style(plotting.REPORT_STYLE):
+        fig, axes = plotting.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+        _draw(fig, axes, run_dirs, stage1_tokens)
+        png, _svg = save(fig, out_png.parent, out_png.stem)
+    return png
+
+
+def _draw(fig: Figure, axes: Sequence[Axes], run_dirs: dict[str, Path], stage1_tokens: int) -> None:
     shown: dict[str, list[float]] = {"docs": [], "code": []}
     for arm, path in run_dirs.items():
         tl = timeline_of(read_run(path))
@@ -54,5 +63,3 @@ def arms_figure(run_dirs: dict[str, Path], out_png: Path, stage1_tokens: int) ->
     axes[0].set_ylabel("loss (nats/token)")
     axes[1].legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    png, _svg = save(fig, out_png.parent, out_png.stem)
-    return png

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewarm import checkpoint, runconfig
+from rewarm import atomic, checkpoint, runconfig
 from rewarm.config import Config
 from rewarm.demo import arms as arms_mod
 from rewarm.demo.arms import DemoSize
@@ -87,24 +87,21 @@ def stage_end_checkpoint(run_dir: Path, stage: int = 1) -> Path:
 def seed_branch(host_dir: Path, arm_dir: Path) -> None:
     """Give `arm_dir` the host's stage-1-end checkpoint and its log up to that point.
 
-    Built in a temporary sibling, then moved in: the log first, the checkpoints last,
-    so an arm counts as seeded (has `checkpoints/`) only once both are in place and a
-    killed demo never leaves a half-seeded arm for the trainer to misread.
+    Both are written atomically, the log first and `checkpoints/` (built in a
+    temporary sibling, then renamed) last, so an arm counts as seeded (has
+    `checkpoints/`) only once both are in place and a killed demo never leaves a
+    half-seeded arm for the trainer to misread.
     """
     ckpt = stage_end_checkpoint(host_dir)
     lines = int(checkpoint.read_state(ckpt)["loop"]["metrics_lines"])
-    tmp = arm_dir.with_name(f".{arm_dir.name}.seeding")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "checkpoints").mkdir(parents=True)
-    shutil.copytree(ckpt, tmp / "checkpoints" / ckpt.name)
-    (tmp / "checkpoints" / checkpoint.LATEST).write_text(ckpt.name + "\n", encoding="utf-8")
     with open(host_dir / METRICS, encoding="utf-8") as src:
         head = [line for _, line in zip(range(lines), src, strict=False)]
-    (tmp / METRICS).write_text("".join(head), encoding="utf-8")
-    arm_dir.mkdir(parents=True, exist_ok=True)
-    (tmp / METRICS).replace(arm_dir / METRICS)
-    (tmp / "checkpoints").replace(arm_dir / "checkpoints")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if arm_dir.is_dir():
+        atomic.remove_stale(arm_dir)  # what a killed demo left half-built
+    atomic.write_text(arm_dir / METRICS, "".join(head))
+    with atomic.directory(arm_dir / "checkpoints") as tmp:
+        shutil.copytree(ckpt, tmp / ckpt.name)
+        (tmp / checkpoint.LATEST).write_text(ckpt.name + "\n", encoding="utf-8")
 
 
 def _check_existing(plan: ArmPlan) -> None:

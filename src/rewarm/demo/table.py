@@ -15,16 +15,15 @@ section 4) applied to the logged evaluations; nothing is taken from the trainer:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rewarm import atomic
 from rewarm.evaluation import metrics as m
 from rewarm.evaluation.compare import RunView, compare
 from rewarm.evaluation.timeline import timeline_of
-from rewarm.report.output import write_atomic
 from rewarm.report.records import RunLog, read_run
 
 OLD, NEW = "docs", "code"
@@ -148,4 +147,4 @@ def format_table(results: list[ArmResult]) -> str:
 def write_results(path: Path, results: list[ArmResult], meta: dict[str, Any]) -> None:
     """`demo_results.json`: the table's numbers at full precision, plus the settings."""
     data = {**meta, "arms": [asdict(r) for r in results]}
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
+    atomic.write_json(path, data, indent=2)

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize, nnls
 
+from rewarm import atomic
 from rewarm.errors import UserError
 from rewarm.laws import areas
 from rewarm.laws.base import Law
@@ -88,14 +87,8 @@ class FitResult:
 
 
 def save_fit(result: FitResult, path: str | Path) -> None:
-    """Write the fit as JSON, atomically (temp file in the same folder + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(result.to_dict(), fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Write the fit as JSON, atomically (`rewarm.atomic`)."""
+    atomic.write_json(path, result.to_dict(), indent=2)
 
 
 def load_fit(path: str | Path) -> FitResult:

@@ -1,30 +1,21 @@
-"""PNG figures for `rewarm fit`, `predict` and `plan` (matplotlib, Agg backend)."""
+"""PNG figures for `rewarm fit`, `predict` and `plan` (matplotlib through
+`rewarm.plotting`, matplotlib's default style), written atomically."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rewarm import plotting
 
-def _figure():  # type: ignore[no-untyped-def]
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def _save(fig, path: str | Path) -> None:  # type: ignore[no-untyped-def]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+def _save(fig: Figure, path: str | Path) -> None:
+    plotting.save(fig, path, format="png", dpi=120, bbox_inches="tight")
 
 
 def plot_fit(
@@ -33,8 +24,7 @@ def plot_fit(
     title: str,
 ) -> None:
     """`series`: (name, observed steps, observed loss, curve steps, predicted loss)."""
-    plt = _figure()
-    fig, (ax, axr) = plt.subplots(
+    fig, (ax, axr) = plotting.subplots(
         2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
     for i, (name, st, y, cst, pred) in enumerate(series):
@@ -52,7 +42,6 @@ def plot_fit(
     axr.set_xlabel("step")
     axr.grid(alpha=0.3)
     _save(fig, path)
-    plt.close(fig)
 
 
 def plot_curves(
@@ -61,8 +50,7 @@ def plot_curves(
     title: str,
 ) -> None:
     """`series`: (label, steps, lr per step, predicted loss): loss on top, LR below."""
-    plt = _figure()
-    fig, (ax, axl) = plt.subplots(
+    fig, (ax, axl) = plotting.subplots(
         2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
     )
     for i, (label, st, lr, loss) in enumerate(series):
@@ -83,4 +71,3 @@ def plot_curves(
     axl.set_xlabel("step")
     axl.grid(alpha=0.3)
     _save(fig, path)
-    plt.close(fig)

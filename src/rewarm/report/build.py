@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rewarm import atomic
 from rewarm.report import tables as tb
+from rewarm.report.figures import SavedFigure, all_figures
 from rewarm.report.html import render
-from rewarm.report.output import write_atomic
-from rewarm.report.plots import all_figures
 from rewarm.report.records import RunLog
 from rewarm.report.summary import study
 
 
-def markdown(
-    st_tables: list[tb.Table], names: list[str], figures: list[tuple[str, Path, Path]]
-) -> str:
+def markdown(st_tables: list[tb.Table], names: list[str], figures: list[SavedFigure]) -> str:
     head = f"# Continual pre-training report: {', '.join(names)}\n\n"
     head += "Formulas and choices: docs/metrics.md. The same tables and figures: report.html.\n\n"
     body = "\n".join(tb.to_markdown(t) for t in st_tables)
     figs = "\n## Figures\n\n" + "".join(
-        f"![{caption}]({png.name}) ([SVG]({svg.name}))\n\n" for caption, png, svg in figures
+        f"![{f.caption}]({f.png.name}) ([SVG]({f.svg.name}))\n\n" for f in figures
     )
     return head + body + figs
 
@@ -32,8 +30,8 @@ def build_report(
     st = study(logs, baseline, eps)
     tables = tb.all_tables(st)
     figures = all_figures(st, out_dir)
-    write_atomic(out_dir / "summary.md", markdown(tables, [r.name for r in st.runs], figures))
-    write_atomic(out_dir / "report.html", render(st, figures))
+    atomic.write_text(out_dir / "summary.md", markdown(tables, [r.name for r in st.runs], figures))
+    atomic.write_text(out_dir / "report.html", render(st, figures))
     text = [tb.to_text(tables[0])]
     comp = tb.comparison_table(st)
     if comp is not None:

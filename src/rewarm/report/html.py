@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import html
 from datetime import UTC, datetime
-from pathlib import Path
 
 from rewarm import __version__
 from rewarm.report import tables as tb
+from rewarm.report.figures import SavedFigure
 from rewarm.report.summary import Study
 
 CSS = """
@@ -43,9 +43,17 @@ figcaption { color:var(--muted); font-size:12.5px; margin-top:6px; }
 """
 
 
-def _figure(caption: str, png: Path) -> str:
-    data = base64.b64encode(png.read_bytes()).decode("ascii")
-    cap = html.escape(caption)
+# Where report.html shows figures (ids in rewarm.report.figures.FIGURES): the summary's
+# grid, and the figures a run's section places among its tables. Any other registered
+# figure follows at the end of its section, so a new one needs no edit here.
+SUMMARY_FIGURES = ("compute", "lr")
+RUN_FIGURES_FIRST = ("loss", "gap")
+RUN_FIGURES_AFTER_MATRIX = ("matrix",)
+
+
+def _figure(fig: SavedFigure) -> str:
+    data = base64.b64encode(fig.png.read_bytes()).decode("ascii")
+    cap = html.escape(fig.caption)
     return (
         f"<figure><img src='data:image/png;base64,{data}' alt='{cap}'>"
         f"<figcaption>{cap}</figcaption></figure>"
@@ -67,9 +75,17 @@ def headlines(st: Study) -> list[str]:
     return out
 
 
-def render(st: Study, figures: list[tuple[str, Path, Path]]) -> str:
-    """The whole page as a string; `figures` as returned by `plots.all_figures`."""
-    by_caption = {caption: png for caption, png, _svg in figures}
+def _figures(
+    by_id: dict[tuple[str, str | None], SavedFigure], ids: tuple[str, ...], run: str | None
+) -> list[str]:
+    return [_figure(by_id[(i, run)]) for i in ids if (i, run) in by_id]
+
+
+def render(st: Study, figures: list[SavedFigure]) -> str:
+    """The whole page as a string; `figures` as returned by `figures.all_figures`."""
+    by_id = {(f.id, f.run): f for f in figures}
+    placed = {*SUMMARY_FIGURES, *RUN_FIGURES_FIRST, *RUN_FIGURES_AFTER_MATRIX}
+    others = tuple(dict.fromkeys(f.id for f in figures if f.id not in placed))
     names = ", ".join(r.name for r in st.runs)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -90,26 +106,18 @@ def render(st: Study, figures: list[tuple[str, Path, Path]]) -> str:
             "<p class='key'>No re-training baseline among these runs (name one with --baseline).</p>"
         )
     parts.append("<div class='grid'>")
-    for caption in ("Final loss vs compute", "Learning-rate schedule of each run"):
-        if caption in by_caption:
-            parts.append(_figure(caption, by_caption[caption]))
+    parts += _figures(by_id, SUMMARY_FIGURES + others, None)
     parts.append("</div></section>")
     for r in st.runs:
         parts.append(f"<section><h2>{html.escape(r.name)}</h2>")
-        caption = f"{r.name}: held-out loss per domain"
-        if caption in by_caption:
-            parts.append(_figure(caption, by_caption[caption]))
-        gap = f"{r.name}: stability gap at stage boundaries"
-        if gap in by_caption:
-            parts.append(_figure(gap, by_caption[gap]))
+        parts += _figures(by_id, RUN_FIGURES_FIRST, r.name)
         parts.append(tb.to_html(tb.matrix_table(r)))
-        mat = f"{r.name}: stage-by-domain loss matrix"
-        if mat in by_caption:
-            parts.append(_figure(mat, by_caption[mat]))
+        parts += _figures(by_id, RUN_FIGURES_AFTER_MATRIX, r.name)
         parts.append(tb.to_html(tb.domain_table(r)))
         if r.gaps:
             parts.append(tb.to_html(tb.gap_table(r)))
         parts.append(tb.to_html(tb.compute_table(r)))
+        parts += _figures(by_id, others, r.name)
         parts.append("</section>")
     parts.append(
         "<p class='key'>Formulas and choices: docs/metrics.md in the rewarm repository.</p>"

@@ -1,47 +1,28 @@
-"""Report figures (matplotlib, Agg backend), each saved as PNG and SVG.
+"""Report figures, each drawn by one function from run summaries and saved as PNG
+and SVG by `save`.
 
-Every function draws one figure from run summaries and returns it; `save`
-writes both formats atomically. Colours are fixed per domain and per run so a
-domain looks the same in every figure.
+Figures are drawn in the current matplotlib style: `rewarm.report.figures` applies
+`rewarm.plotting.REPORT_STYLE` around drawing and saving. Colours are fixed per
+domain and per run so a domain looks the same in every figure.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from rewarm.evaluation.compare import new_compute  # noqa: E402
-from rewarm.report.output import write_atomic  # noqa: E402
-from rewarm.report.summary import RunSummary, Study  # noqa: E402
-from rewarm.report.tables import final_mean  # noqa: E402
+from rewarm import plotting
+from rewarm.evaluation.compare import new_compute
+from rewarm.report.summary import RunSummary, Study
+from rewarm.report.tables import final_mean
 
 PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#4b5563"]
 STAGE_SHADES = ["#f1f5f9", "#fefce8"]
-
-plt.rcParams.update(
-    {
-        "figure.dpi": 110,
-        "savefig.dpi": 130,
-        "font.size": 9.5,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.25,
-        "axes.titleweight": "bold",
-        "axes.titlesize": 10.5,
-        "legend.frameon": False,
-        "svg.fonttype": "none",
-    }
-)
 
 
 def slug(name: str) -> str:
@@ -55,14 +36,14 @@ def domain_colors(runs: list[RunSummary]) -> dict[str, str]:
 
 
 def save(fig: Figure, out_dir: Path, stem: str) -> tuple[Path, Path]:
-    """Write STEM.png and STEM.svg atomically; closes the figure."""
-    paths = []
-    for ext in ("png", "svg"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, bbox_inches="tight", metadata={"Date": None})
-        paths.append(write_atomic(out_dir / f"{stem}.{ext}", buf.getvalue()))
-    plt.close(fig)
-    return paths[0], paths[1]
+    """Write STEM.png and STEM.svg atomically (call inside `plotting.style`)."""
+    png, svg = (
+        plotting.save(
+            fig, out_dir / f"{stem}.{ext}", format=ext, bbox_inches="tight", metadata={"Date": None}
+        )
+        for ext in ("png", "svg")
+    )
+    return png, svg
 
 
 def _kilo(x: float, _pos: object = None) -> str:
@@ -72,7 +53,7 @@ def _kilo(x: float, _pos: object = None) -> str:
     return f"{x:g}"
 
 
-def _shade_stages(ax: plt.Axes, run: RunSummary, label: bool = True) -> None:
+def _shade_stages(ax: Axes, run: RunSummary, label: bool = True) -> None:
     for k, s in enumerate(run.timeline.stages):
         ax.axvspan(s.start, s.end, color=STAGE_SHADES[k % 2], zorder=0, lw=0)
         if k:
@@ -93,7 +74,7 @@ def _shade_stages(ax: plt.Axes, run: RunSummary, label: bool = True) -> None:
 def lr_figure(st: Study) -> Figure:
     """Learning rate over training tokens, one panel per run, stages shaded."""
     n = len(st.runs)
-    fig, axes = plt.subplots(n, 1, figsize=(8, 1.9 * n + 0.6), sharex=True, squeeze=False)
+    fig, axes = plotting.subplots(n, 1, sharex=True, squeeze=False, figsize=(8, 1.9 * n + 0.6))
     for ax, run in zip(axes[:, 0], st.runs, strict=True):
         _shade_stages(ax, run)
         tr = run.log.trains
@@ -111,7 +92,7 @@ def lr_figure(st: Study) -> Figure:
 def loss_figure(run: RunSummary, colors: dict[str, str]) -> Figure:
     """Held-out loss of every domain over tokens, stages shaded, boundaries dashed."""
     tl = run.timeline
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plotting.subplots(figsize=(8, 4))
     _shade_stages(ax, run)
     for d in tl.domains:
         col = tl.column(d)
@@ -142,7 +123,7 @@ def gap_figure(run: RunSummary, colors: dict[str, str]) -> Figure | None:
     stages = sorted({g.stage for g in run.gaps})
     if not stages:
         return None
-    fig, axes = plt.subplots(
+    fig, axes = plotting.subplots(
         1, len(stages), figsize=(min(4.2 * len(stages) + 1.5, 12), 3.6), squeeze=False
     )
     for ax, k in zip(axes[0], stages, strict=True):
@@ -212,7 +193,7 @@ def matrix_figure(run: RunSummary) -> Figure:
     """Heatmap of R[k][i], the loss of domain i at the end of stage k."""
     r = run.matrix
     k_n, d_n = r.values.shape
-    fig, ax = plt.subplots(figsize=(1.4 * d_n + 2.4, 0.7 * k_n + 1.5))
+    fig, ax = plotting.subplots(figsize=(1.4 * d_n + 2.4, 0.7 * k_n + 1.5))
     ax.grid(False)
     masked = np.ma.masked_invalid(r.values)
     im = ax.imshow(masked, cmap="viridis_r", aspect="auto")
@@ -239,7 +220,7 @@ def matrix_figure(run: RunSummary) -> Figure:
 def compute_figure(st: Study) -> Figure:
     """Final mean loss against training compute (shared stage 1 counted once per run)."""
     views = [r.view() for r in st.runs]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plotting.subplots(figsize=(6.5, 4))
     use_flops = all(r.compute.flops_per_token for r in st.runs)
     for i, (run, view) in enumerate(zip(st.runs, views, strict=True)):
         since, shared = new_compute(view, views)
@@ -281,31 +262,3 @@ def compute_figure(st: Study) -> Figure:
     ax.set_title("Final loss vs compute", loc="left")
     fig.tight_layout()
     return fig
-
-
-def all_figures(st: Study, out_dir: Path) -> list[tuple[str, Path, Path]]:
-    """Draw and save every figure; returns (caption, png, svg) in display order."""
-    colors = domain_colors(st.runs)
-    out: list[tuple[str, Path, Path]] = []
-    out.append(("Learning-rate schedule of each run", *save(lr_figure(st), out_dir, "lr")))
-    for run in st.runs:
-        s = slug(run.name)
-        out.append(
-            (
-                f"{run.name}: held-out loss per domain",
-                *save(loss_figure(run, colors), out_dir, f"loss-{s}"),
-            )
-        )
-        gap = gap_figure(run, colors)
-        if gap is not None:
-            out.append(
-                (f"{run.name}: stability gap at stage boundaries", *save(gap, out_dir, f"gap-{s}"))
-            )
-        out.append(
-            (
-                f"{run.name}: stage-by-domain loss matrix",
-                *save(matrix_figure(run), out_dir, f"matrix-{s}"),
-            )
-        )
-    out.append(("Final loss vs compute", *save(compute_figure(st), out_dir, "compute")))
-    return out

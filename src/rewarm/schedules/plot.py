@@ -1,56 +1,46 @@
-"""Figures of schedules and stage plans (matplotlib, Agg backend, imported on use).
-
-Written atomically: the figure goes to a temporary file beside `out`, then replaces it.
-"""
+"""Figures of schedules and stage plans (matplotlib through `rewarm.plotting`, imported
+on use, matplotlib's default style), written atomically."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rewarm import plotting
 from rewarm.errors import UserError
 from rewarm.schedules.plan import StagePlan
 from rewarm.schedules.schedule import Schedule
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 POINTS = 4001  # dense enough that a 1000-wide figure shows every kink and jump
 FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 
 
-def _figure():  # noqa: ANN202 - matplotlib types are not worth importing eagerly
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 5.5), dpi=100)
-    return plt, fig, ax
+def _figure() -> tuple[Figure, Axes]:
+    return plotting.subplots(figsize=(10, 5.5), dpi=100)
 
 
-def _save(plt, fig, out: Path) -> Path:  # noqa: ANN001
+def _save(fig: Figure, out: Path) -> Path:
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise UserError(f"--out {out}: unsupported figure type (use {', '.join(FORMATS)})")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        fig.savefig(tmp, format=fmt)
-        os.replace(tmp, out)
+        return plotting.save(fig, out, format=fmt)
     except OSError as err:
         raise UserError(f"--out {out}: cannot write: {err.strerror}") from None
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return out
 
 
 def plot_schedules(
     schedules: Sequence[Schedule], labels: Sequence[str], total: float, out: Path
 ) -> Path:
     """Multipliers of several schedules of the same length on one axis."""
-    plt, fig, ax = _figure()
+    fig, ax = _figure()
     t = np.linspace(0.0, total, POINTS)
     for sched, label in zip(schedules, labels, strict=True):
         ax.plot(t, sched.values(t), label=label, linewidth=1.8)
@@ -62,12 +52,12 @@ def plot_schedules(
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
     ax.set_title("learning-rate schedules")
     fig.tight_layout()
-    return _save(plt, fig, out)
+    return _save(fig, out)
 
 
 def plot_plan(plan: StagePlan, out: Path, title: str = "stage plan") -> Path:
     """Absolute LR over the whole run (tokens), stage boundaries dashed and named."""
-    plt, fig, ax = _figure()
+    fig, ax = _figure()
     # Sample each stage on its own grid so every boundary is drawn exactly; the last
     # point of a stage and the first of the next are both shown (jumps stay visible).
     for i, st in enumerate(plan.stages):
@@ -96,4 +86,4 @@ def plot_plan(plan: StagePlan, out: Path, title: str = "stage plan") -> Path:
     ax.grid(alpha=0.3)
     ax.set_title(title)
     fig.tight_layout()
-    return _save(plt, fig, out)
+    return _save(fig, out)

@@ -2,14 +2,16 @@
 
 Under `torchrun` (RANK/WORLD_SIZE/LOCAL_RANK set) the default process group is
 initialised with NCCL on CUDA and gloo on CPU; the model is wrapped in DDP, or
-sharded with FSDP2 `fully_shard` per decoder layer and at the root when
-`train.fsdp` is on. Full (unsharded) state dicts for checkpoints come from
+sharded with FSDP2 `fully_shard` when `train.fsdp` is on: one unit per module of a
+class the model names in `_no_split_modules` (what transformers models declare as
+their decoder layer, e.g. `LlamaDecoderLayer`), then the root. Full (unsharded) state dicts for checkpoints come from
 `torch.distributed.checkpoint.state_dict`, which works for all three cases.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ import torch
 import torch.distributed as dist
 
 from rewarm.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,8 +87,8 @@ def wrap(model: torch.nn.Module, env: DistEnv, fsdp: bool) -> torch.nn.Module:
     if fsdp:
         from torch.distributed.fsdp import fully_shard
 
-        for layer in _decoder_layers(model):
-            fully_shard(layer)
+        for unit in shard_units(model):
+            fully_shard(unit)
         fully_shard(model)
         return model
     from torch.nn.parallel import DistributedDataParallel as DDP
@@ -100,11 +104,29 @@ def no_sync(wrapped: torch.nn.Module) -> Callable[[], contextlib.AbstractContext
     return contextlib.nullcontext
 
 
-def _decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+def shard_units(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The modules FSDP2 shards one by one: every module whose class the model lists in
+    `_no_split_modules` (the outermost, where one contains another), in model order.
+
+    A model that lists none is sharded at the root only (one all-gather of every
+    parameter per step), with a warning.
+    """
+    names = set(getattr(model, "_no_split_modules", None) or ())
+    units: list[torch.nn.Module] = []
+    inside: set[int] = set()  # ids of modules within a chosen unit
     for m in model.modules():
-        if isinstance(m, torch.nn.ModuleList) and len(m) > 0:
-            return list(m)
-    return []
+        if id(m) in inside or type(m).__name__ not in names:
+            continue
+        units.append(m)
+        inside.update(id(sub) for sub in m.modules())
+    if not units:
+        logger.warning(
+            "rewarm train: %s has no module of a class named in its _no_split_modules (%s); "
+            "train.fsdp shards the whole model as one unit",
+            type(model).__name__,
+            ", ".join(sorted(names)) or "none declared",
+        )
+    return units
 
 
 def full_state(

@@ -109,7 +109,10 @@ def _mirror(tb: Any, rec: dict[str, Any]) -> None:
 
 
 class Progress:
-    """tqdm bar on stderr: stage, tokens, loss, LR, tokens/s and ETA (tqdm's own)."""
+    """tqdm bar on stderr: stage, tokens, loss, LR, tokens/s and ETA (tqdm's own).
+
+    Notices meanwhile go through logging, whose handler (`rewarm.console`) writes
+    them above the bar."""
 
     def __init__(self, total_tokens: int, done_tokens: int, enabled: bool, stage: str = "") -> None:
         self._bar = None
@@ -132,13 +135,6 @@ class Progress:
             self._bar.set_description(stage, refresh=False)
             self._bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
             self._bar.update(tokens)
-
-    def write(self, line: str) -> None:
-        """A notice above the bar; on plain stderr when the bar is off (--no-progress)."""
-        if self._bar is not None:
-            self._bar.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -10,10 +10,9 @@ FSDP2) -> optimizer (state from the checkpoint) -> sampler (state) -> RNG states
 from __future__ import annotations
 
 import contextlib
+import logging
 import platform
 import random
-import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewarm import __version__, checkpoint
+from rewarm import __version__, atomic, checkpoint
 from rewarm.config import Config, resolved_toml
 from rewarm.config.derived import eval_interval, rows_per_rank, stage_steps
 from rewarm.data.mixture import MixtureSampler
@@ -37,6 +36,8 @@ from rewarm.train.changes import RESOLVED
 from rewarm.train.distributed import DistEnv
 from rewarm.train.records import MetricsLog, NullLog, Progress
 from rewarm.train.step import loss_module
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -257,18 +258,12 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
 
 
 def _write_resolved(cfg: Config) -> None:
-    path = cfg.run_dir / RESOLVED
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(resolved_toml(cfg), encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(cfg.run_dir / RESOLVED, resolved_toml(cfg))
 
 
 def _save_tokenizer(tok: Tokenizer, directory: Path) -> None:
-    tmp = directory.with_name(f".{directory.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tok.save(tmp)
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.replace(directory)
+    with atomic.directory(directory) as tmp:
+        tok.save(tmp)
 
 
 def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
@@ -303,12 +298,12 @@ def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
             old_fingerprint=old,
             new_fingerprint=new,
         )
-        if s.env.is_main:  # the one place the change is described: the checkpoint's plan
-            print(
-                f"rewarm train: the learning-rate schedule changed ({change or 'unreadable'}); "
-                "resuming at the saved position on the new schedule",
-                file=sys.stderr,
-            )
+        # The one place the change is described: from the checkpoint's plan.
+        logger.info(
+            "rewarm train: the learning-rate schedule changed (%s); "
+            "resuming at the saved position on the new schedule",
+            change or "unreadable",
+        )
 
 
 def checkpoint_state(s: Session, *, stage_end: bool) -> dict[str, Any]:

@@ -13,6 +13,7 @@ A stage runs ceil(stage.tokens / train.batch_tokens) optimizer steps.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -26,6 +27,8 @@ from rewarm.schedules.torch_adapter import apply_lr
 from rewarm.train import cpu_memory, distributed, optim, runlock
 from rewarm.train.session import LoopState, Session, checkpoint_state, open_session
 from rewarm.train.step import StepResult, train_step
+
+logger = logging.getLogger(__name__)
 
 
 class NonFiniteError(RuntimeError):
@@ -211,9 +214,12 @@ def on_nonfinite(s: Session, loss: float, grad_norm: float) -> None:
             f"{st.nonfinite_skips} skip(s), max_nonfinite_skips = {t.max_nonfinite_skips}); "
             f"lower the LR or resume from the last checkpoint"
         )
-    if s.env.is_main:
-        s.progress.write(
-            f"rewarm train: {what}: update skipped ({st.nonfinite_skips}/{t.max_nonfinite_skips})"
+    if s.env.is_main:  # every rank takes the same decision: one line, not one per rank
+        logger.warning(
+            "rewarm train: %s: update skipped (%d/%d)",
+            what,
+            st.nonfinite_skips,
+            t.max_nonfinite_skips,
         )
 
 
