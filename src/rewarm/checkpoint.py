@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import pickle
 import shutil
 import warnings
@@ -182,7 +183,11 @@ def prune(root: Path, keep: int) -> None:
     ]
     for p in periodic[:-keep] if keep > 0 else periodic:
         if p != newest:
-            shutil.rmtree(p, ignore_errors=True)
+            # Renamed out of sight first: a kill during the (non-atomic) delete leaves a
+            # stale `.old-*` directory for the next prune, never a half-deleted step_*.
+            gone = p.with_name(f".old-{p.name}-{os.getpid()}")
+            os.replace(p, gone)
+            shutil.rmtree(gone, ignore_errors=True)
 
 
 def read_state(path: Path) -> dict[str, Any]:
