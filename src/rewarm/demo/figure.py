@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rewarm.evaluation.timeline import timeline_of
-from rewarm.report.records import read_run
+from rewarm.runlog import read_run
 
 COLORS = {
     "retrain": "#4b5563",

@@ -36,13 +36,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewarm import checkpoint
+from rewarm import checkpoint, runlog
 from rewarm.config import Config, config_from_dict
 from rewarm.demo import arms as arms_mod
 from rewarm.demo.arms import DemoSize
 from rewarm.errors import UserError
 
-METRICS = "metrics.jsonl"
+METRICS = runlog.METRICS_FILE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,9 +99,7 @@ def seed_branch(host_dir: Path, arm_dir: Path) -> None:
     (tmp / "checkpoints").mkdir(parents=True)
     shutil.copytree(ckpt, tmp / "checkpoints" / ckpt.name)
     (tmp / "checkpoints" / checkpoint.LATEST).write_text(ckpt.name + "\n", encoding="utf-8")
-    with open(host_dir / METRICS, encoding="utf-8") as src:
-        head = [line for _, line in zip(range(lines), src, strict=False)]
-    (tmp / METRICS).write_text("".join(head), encoding="utf-8")
+    (tmp / METRICS).write_bytes(runlog.head(host_dir / METRICS, lines))
     arm_dir.mkdir(parents=True, exist_ok=True)
     (tmp / METRICS).replace(arm_dir / METRICS)
     (tmp / "checkpoints").replace(arm_dir / "checkpoints")

@@ -25,7 +25,7 @@ from rewarm.evaluation import metrics as m
 from rewarm.evaluation.compare import RunView, compare
 from rewarm.evaluation.timeline import timeline_of
 from rewarm.report.output import write_atomic
-from rewarm.report.records import RunLog, read_run
+from rewarm.runlog import RunLog, read_run
 
 OLD, NEW = "docs", "code"
 BASELINE = "retrain"

@@ -8,8 +8,8 @@ from rewarm.report import tables as tb
 from rewarm.report.html import render
 from rewarm.report.output import write_atomic
 from rewarm.report.plots import all_figures
-from rewarm.report.records import RunLog
 from rewarm.report.summary import study
+from rewarm.runlog import RunLog
 
 
 def markdown(
