@@ -11,16 +11,20 @@ import time
 from typing import Any
 
 import common
-from workload import build_model, optimizer_groups
+from workload import build_model
 
 
 def step_result(a: argparse.Namespace, model: Any, times: list[float]) -> dict[str, Any]:
-    """What every baseline worker reports for its timed steps."""
+    """What every baseline worker reports for its timed steps (FLOPs per token and
+    parameters counted as the trainer counts them)."""
+    from rewarm.model.accounting import model_stats
+
+    stats = model_stats(model, a.seq_len)
     return {
         "step_s": times,
         "tokens_per_s": [a.batch_tokens / t for t in times],
-        "flops_per_token": common.flops_per_token(model, a.seq_len),
-        "params": sum(p.numel() for p in model.parameters()),
+        "flops_per_token": stats.flops_per_token,
+        "params": stats.params,
         "peak_rss_mb": common.peak_rss_mb(),
     }
 
@@ -39,12 +43,14 @@ def worker_plain(a: argparse.Namespace) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
+    from rewarm.train.optim import param_groups
+
     torch.manual_seed(0)
     model = build_model(a.preset, a.vocab_size, a.seq_len)
     model.train()
     seqs = a.batch_tokens // a.seq_len
     data = torch.randint(0, a.vocab_size, (seqs * 8, a.seq_len + 1), dtype=torch.int64)
-    opt = torch.optim.AdamW(optimizer_groups(model, 0.1), lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+    opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
     times = []
     last = time.perf_counter()
     for step in range(a.warmup + a.steps):

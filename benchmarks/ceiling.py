@@ -26,6 +26,8 @@ def worker_ceiling(a: argparse.Namespace) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
+    from rewarm.model.accounting import model_stats
+
     model = build_model(a.preset, a.vocab_size, a.seq_len)
     T = a.batch_tokens
     peak = common.matmul_peak_gflops()
@@ -66,7 +68,7 @@ def worker_ceiling(a: argparse.Namespace) -> dict[str, Any]:
 
     attn_s = cfg.num_hidden_layers * best(attention)
     peak = max(peak, common.matmul_peak_gflops())
-    fpt = common.flops_per_token(model, a.seq_len)
+    fpt = model_stats(model, a.seq_len).flops_per_token
     floor_s = gemm_s + attn_s
     return {
         "gemm_s": gemm_s,

@@ -7,10 +7,11 @@ Definitions used throughout:
 
 - Peak: the best achieved rate of a large square fp32 `torch.mm` on the CPU (the
   number MFU is measured against, SCIENCE.md section 6), and, when CUDA is present,
-  the same for bf16 on the device.
-- FLOPs per training token (SCIENCE.md section 6, after Kaplan et al. 2020 and
-  Chinchilla appendix F): 6 * N + 12 * n_layers * d_model * seq_len, where N counts the
-  parameters touched per token: every matrix and norm, the LM head included, the
+  the same for bf16 on the device; measured by the trainer's own
+  `rewarm.train.throughput.measure_matmul_flops`.
+- FLOPs per training token: the trainer's `rewarm.model.accounting.model_stats`
+  (SCIENCE.md section 6): 6 * N + 12 * n_layers * d_model * seq_len, where N counts
+  the parameters touched per token: every matrix and norm, the LM head included, the
   input embedding excluded. Evaluation costs a third of that.
 - MFU = tokens/s * FLOPs per token / peak FLOP/s.
 """
@@ -36,79 +37,29 @@ REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 
 
-# -- peaks -------------------------------------------------------------------------------
+# -- peaks and FLOPs (the package's own arithmetic) ----------------------------------
 
 
-def matmul_peak_gflops(
-    sizes: Sequence[int] = (2048, 3072), repeats: int = 5, seconds: float = 0.0
-) -> float:
-    """Best GFLOP/s of square (n x n) @ (n x n) fp32 products on the CPU, over `sizes`."""
-    return max(_matmul_gflops(n, repeats, seconds) for n in sizes)
-
-
-def _matmul_gflops(n: int, repeats: int, seconds: float) -> float:
-    """Best-of-`repeats` GFLOP/s of one size.
-
-    One product costs 2 * n^3 FLOPs. The best run, not the mean, is the peak: slower
-    runs are interference from other processes. `seconds` > 0 keeps repeating until
-    that much time has passed (after at least `repeats` runs), which helps on a
-    loaded machine.
-    """
+def matmul_peak_gflops(sizes: Sequence[int] = (2048, 3072), seconds: float = 0.0) -> float:
+    """Best fp32 GFLOP/s of square products on the CPU over `sizes`
+    (`rewarm.train.throughput.measure_matmul_flops`, 5 reps or `seconds` per size)."""
     import torch
 
-    a = torch.randn(n, n, dtype=torch.float32)
-    b = torch.randn(n, n, dtype=torch.float32)
-    out = torch.empty(n, n, dtype=torch.float32)
-    torch.mm(a, b, out=out)  # warm-up: thread pool, page faults
-    best = float("inf")
-    start = time.perf_counter()
-    done = 0
-    while done < repeats or time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        torch.mm(a, b, out=out)
-        best = min(best, time.perf_counter() - t0)
-        done += 1
-    return 2.0 * n**3 / best / 1e9
+    from rewarm.train.throughput import measure_matmul_flops
+
+    cpu = torch.device("cpu")
+    return max(measure_matmul_flops(cpu, torch.float32, n, 5, seconds) for n in sizes) / 1e9
 
 
-def cuda_bf16_peak_tflops(n: int = 8192, repeats: int = 10) -> float | None:
+def cuda_bf16_peak_tflops(n: int = 8192) -> float | None:
     """Best achieved bf16 TFLOP/s of a square product on the CUDA device, or None."""
     import torch
 
+    from rewarm.train.throughput import measure_matmul_flops
+
     if not torch.cuda.is_available():
         return None
-    a = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
-    b = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
-    torch.mm(a, b)
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        torch.mm(a, b)
-        end.record()
-        torch.cuda.synchronize()
-        best = min(best, start.elapsed_time(end) / 1e3)
-    return 2.0 * n**3 / best / 1e12
-
-
-# -- FLOPs -------------------------------------------------------------------------------
-
-
-def flops_per_token(model: Any, seq_len: int) -> float:
-    """Training FLOPs per token of a Hugging Face causal LM (SCIENCE.md section 6).
-
-    6 * N + 12 * n_layers * d_model * seq_len with N = all parameters minus the input
-    embedding (an embedding lookup does no multiply-adds). With tied embeddings the
-    shared matrix is still counted once, as the LM head.
-    """
-    total = sum(p.numel() for p in model.parameters())
-    emb = model.get_input_embeddings().weight
-    head = model.get_output_embeddings()
-    tied = head is not None and head.weight is emb
-    n = total if tied else total - emb.numel()
-    cfg = model.config
-    return 6.0 * n + 12.0 * cfg.num_hidden_layers * cfg.hidden_size * seq_len
+    return measure_matmul_flops(torch.device("cuda"), torch.bfloat16, n, 10) / 1e12
 
 
 # -- memory ------------------------------------------------------------------------------

@@ -3,17 +3,23 @@
     python benchmarks/overheads.py [--quick] [--preset llama-small]
 
 One real run of `rewarm.train.trainer.train` (two stages, replay in stage 2,
-periodic evaluation and checkpoints) with the trainer's own functions wrapped by
-timers from outside (the trainer has no per-component timers of its own):
+periodic evaluation and checkpoints), read back from its own run log: the trainer
+charges its loop's wall time to phases and reports them (docs/training.md, "Where
+the time goes"), each `train` record the seconds since the previous one (every step
+is logged here, so one record is one step) and the `run` "end" record the totals:
 
-| component     | wrapped callable                                              |
-| ------------- | ------------------------------------------------------------- |
-| data loading  | `MixtureSampler.next_batch` + `trainer._to_device`            |
-| step          | `trainer.train_step` (forward, backward, clip, AdamW)         |
-| evaluation    | `Evaluator.evaluate` (all domains, `eval.tokens_per_domain`)  |
-| checkpoint    | `trainer.save_checkpoint` (state gather + `checkpoint.save`)  |
-| logging       | `MetricsLog.write` + `Progress.update`                        |
-| LR            | `trainer.apply_lr`                                            |
+| phase      | what the trainer charges to it                                       |
+| ---------- | -------------------------------------------------------------------- |
+| data       | drawing the batch from the sampler, moving it to the device          |
+| step       | setting the LR, forward, backward, clipping, the AdamW update        |
+| eval       | held-out evaluation of every domain (`eval.tokens_per_domain`)       |
+| checkpoint | gathering the state and `checkpoint.save`                            |
+| log        | writing records, the progress bar                                    |
+| other      | the rest of the loop (bookkeeping)                                   |
+
+Per-evaluation and per-checkpoint seconds are the `eval` / `checkpoint` seconds of
+the intervals that hold one (at most one of each per step), plus the last stage's
+end, after the last `train` record (the `run` "end" total minus the intervals).
 
 Figures and targets (issue 8):
 
@@ -37,7 +43,6 @@ import math
 import shutil
 import sys
 import time
-from collections import defaultdict
 from typing import Any
 
 import common
@@ -47,43 +52,21 @@ DESIGN_EVAL_EVERY = 65536  # eval.every_tokens in DESIGN.md's example config (in
 TARGET_DATA = 0.01
 TARGET_EVAL = 0.05
 TARGET_CKPT_STEPS = 2.0
+PHASES = ("data", "step", "eval", "checkpoint", "log", "other")
 
 
-class Timers:
-    """Wraps callables in place and records the wall seconds of every call."""
-
-    def __init__(self) -> None:
-        self.calls: dict[str, list[float]] = defaultdict(list)
-        self._undo: list[tuple[Any, str, Any]] = []
-
-    def wrap(self, owner: Any, attr: str, key: str) -> None:
-        original = getattr(owner, attr)
-        calls = self.calls[key]
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                calls.append(time.perf_counter() - t0)
-
-        self._undo.append((owner, attr, original))
-        setattr(owner, attr, timed)
-
-    def restore(self) -> None:
-        for owner, attr, original in reversed(self._undo):
-            setattr(owner, attr, original)
-        self._undo.clear()
-
-    def total(self, key: str) -> float:
-        return sum(self.calls.get(key, []))
+def _events(per_step: list[float], total: float) -> list[float]:
+    """Seconds of each event of a phase that happens at most once per step: the
+    intervals that hold one, then what the run's total has beyond them (the tail)."""
+    events = [x for x in per_step if x > 0]
+    tail = total - sum(per_step)
+    return [*events, tail] if tail > 1e-6 else events
 
 
-def instrumented_run(args: argparse.Namespace) -> dict[str, Any]:
+def measured_run(args: argparse.Namespace) -> dict[str, Any]:
     from rewarm.config import EvalSection, config_from_dict, eval_interval
-    from rewarm.data import mixture
-    from rewarm.evaluation import evaluator
-    from rewarm.train import records, trainer
+    from rewarm.runlog import RunEnd, read_run
+    from rewarm.train import trainer
 
     eval_default = EvalSection()
     out_dir = workload.WORK_DIR / "runs"
@@ -103,24 +86,21 @@ def instrumented_run(args: argparse.Namespace) -> dict[str, Any]:
         checkpoint_every_tokens=args.ckpt_every_steps * args.batch_tokens,
     )
     cfg = config_from_dict(raw, source="overheads.py")
+    assert cfg.train.log_every_steps == 1  # one train record per step
     # The interval a user gets by leaving eval.every_tokens out: same domains and batch.
     default_every = eval_interval(config_from_dict({**raw, "eval": {}}, source="overheads.py"))
-    timers = Timers()
-    timers.wrap(trainer, "open_session", "startup")
-    timers.wrap(mixture.MixtureSampler, "next_batch", "data: next_batch")
-    timers.wrap(trainer, "_to_device", "data: to tensor")
-    timers.wrap(trainer, "train_step", "step")
-    timers.wrap(trainer, "apply_lr", "LR")
-    timers.wrap(evaluator.Evaluator, "evaluate", "evaluation")
-    timers.wrap(trainer, "save_checkpoint", "checkpoint")
-    timers.wrap(records.MetricsLog, "write", "logging: metrics.jsonl")
-    timers.wrap(records.Progress, "update", "logging: progress")
     t0 = time.perf_counter()
-    try:
-        trainer.train(cfg, progress=False)
-    finally:
-        timers.restore()
+    trainer.train(cfg, progress=False)
     wall = time.perf_counter() - t0
+    log = read_run(cfg.run_dir)
+    end = log.events[-1]
+    assert isinstance(end, RunEnd) and end.seconds is not None, "the run did not finish"
+    intervals = [t.seconds for t in log.trains if t.seconds is not None]
+    per_step = {p: [getattr(s, p) for s in intervals] for p in PHASES}
+    totals = {p: getattr(end.seconds, p) for p in PHASES}
+    events = {p: _events(per_step[p], totals[p]) for p in ("eval", "checkpoint")}
+    assert len(events["eval"]) == end.evaluations, (events["eval"], end.evaluations)
+    assert len(events["checkpoint"]) == end.checkpoints, (events["checkpoint"], end.checkpoints)
     ckpt_dir = cfg.run_dir / "checkpoints"
     ckpt_mb = max(
         (
@@ -132,7 +112,11 @@ def instrumented_run(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(cfg.run_dir, ignore_errors=True)
     return {
         "wall_s": wall,
-        "calls": dict(timers.calls),
+        "startup_s": end.startup_seconds,
+        "loop_s": end.seconds.total,
+        "totals_s": totals,
+        "per_step_s": {p: per_step[p] for p in ("data", "step", "log")},
+        "events_s": events,
         "eval_tokens_per_domain": eval_default.tokens_per_domain,
         "eval_every_tokens_default": eval_default.every_tokens,
         "eval_every_tokens_resolved": default_every,
@@ -144,35 +128,25 @@ def instrumented_run(args: argparse.Namespace) -> dict[str, Any]:
 def summarise(
     res: dict[str, Any], args: argparse.Namespace
 ) -> tuple[list[list[Any]], list[common.Figure]]:
-    calls = res["calls"]
-    wall = res["wall_s"]
-    loop_wall = wall - sum(calls.get("startup", []))
-    steps = calls["step"]
+    totals, loop_wall = res["totals_s"], res["loop_s"]
+    steps = res["per_step_s"]["step"]
     # The first steps of a run pay one-off costs (allocator growth, thread pools).
     steady = steps[2:] if len(steps) > 4 else steps
     t_step = common.median(steady)
-    data_per_step = [
-        a + b for a, b in zip(calls["data: next_batch"], calls["data: to tensor"], strict=False)
-    ]
-    t_data = common.median(data_per_step)
-    t_eval = common.median(calls["evaluation"])
-    t_ckpt = common.median(calls["checkpoint"])
+    t_data = common.median(res["per_step_s"]["data"])
+    t_eval = common.median(res["events_s"]["eval"])
+    t_ckpt = common.median(res["events_s"]["checkpoint"])
     rows = []
-    for key in sorted(calls):
-        xs = calls[key]
-        share = sum(xs) / loop_wall if key != "startup" else float("nan")
-        rows.append([key, len(xs), sum(xs), common.median(xs), share])
-    accounted = sum(sum(v) for k, v in calls.items() if k != "startup")
-    rows.append(
-        [
-            "(unaccounted loop time)",
-            "",
-            loop_wall - accounted,
-            "",
-            (loop_wall - accounted) / loop_wall,
-        ]
-    )
+    for phase in ("data", "step", "eval", "checkpoint", "log", "other"):
+        xs = res["per_step_s"].get(phase) or res["events_s"].get(phase) or []
+        rows.append(
+            [phase, len(xs) or "", totals[phase], common.median(xs) if xs else "",
+             totals[phase] / loop_wall]
+        )  # fmt: skip
     rows.append(["(loop wall)", "", loop_wall, "", 1.0])
+    rows.append(["startup", 1, res["startup_s"], res["startup_s"], float("nan")])
+    rows.append(["(train call, unaccounted)", "", res["wall_s"] - loop_wall - res["startup_s"],
+                 "", float("nan")])  # fmt: skip
 
     def share_at(every_tokens: int) -> float:
         return t_eval / (t_eval + every_tokens / args.batch_tokens * t_step)
@@ -214,7 +188,7 @@ def summarise(
         ),
         common.Figure(
             "evaluation share in this run",
-            sum(calls["evaluation"]) / loop_wall,
+            totals["eval"] / loop_wall,
             "",
             note=f"every {args.eval_every_steps} steps + stage starts/ends",
         ),
@@ -226,10 +200,9 @@ def summarise(
         ),
         common.Figure(
             "logging / step time",
-            (sum(calls["logging: metrics.jsonl"]) + sum(calls["logging: progress"]))
-            / max(len(steps), 1)
-            / t_step,
+            totals["log"] / max(len(steps), 1) / t_step,
             "",
+            note="records (every step logged) and the progress bar",
         ),
     ]
     return rows, figures
@@ -252,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         f"overheads: {args.preset}, 2 stages x {args.stage_steps} steps of {args.batch_tokens} "
         f"tokens, eval every {args.eval_every_steps} steps, checkpoint every {args.ckpt_every_steps}"
     )
-    res = instrumented_run(args)
+    res = measured_run(args)
     rows, figures = summarise(res, args)
-    print(common.table(rows, ["component", "calls", "total s", "median s", "share of loop wall"]))
+    print(common.table(rows, ["phase", "events", "total s", "median s", "share of loop wall"]))
     print(common.figures_table(figures))
     path = common.write_json(
         "overheads",

@@ -9,11 +9,12 @@ fp32 on the CPU):
 
 - rewarm: `rewarm.train.trainer.train(cfg)` on a generated two-stage config (stage 2
   replays 25% of stage 1's data), evaluation and checkpoints only at stage ends (on a
-  tiny eval sample). Tokens/s is batch_tokens over the wall time between consecutive
-  `train` records, timestamped from outside by wrapping `MetricsLog.write`: one full
-  loop iteration (batch, LR, step, progress bar, log), stage-2 steps only, after the
-  warm-up steps. The trainer's own `tokens_per_s` (data + step time only, excluding
-  its logging) is kept in the JSON as `trainer_tokens_per_s`.
+  tiny eval sample). Tokens/s is batch_tokens over the wall time of one full loop
+  iteration (batch, LR, step, progress bar, log), which the trainer reports itself:
+  `seconds.total` of each `train` record (every step is logged) is the wall time since
+  the previous one. Stage-2 steps only, after the warm-up steps. The trainer's own
+  `tokens_per_s` (data + step time only, excluding its logging) is kept in the JSON
+  as `trainer_tokens_per_s`.
 - rewarm-compile: the same with `train.compile = true` (model and loss compiled by
   torch.compile during stage 1, which is not timed). The MFU target is checked on
   this configuration, the one for a long run; the speed ratios use eager rewarm,
@@ -24,15 +25,14 @@ fp32 on the CPU):
   no logging, constant LR), timed between consecutive `on_step_end` callbacks.
 
 Each measurement runs in a fresh process, interleaved A B C A B C ..., and the
-median over all steady-state steps of all rounds is reported. MFU uses
-`common.flops_per_token` and the fp32 matmul peak measured in the parent process
-(best of the runs before and after the benchmark).
+median over all steady-state steps of all rounds is reported. MFU uses the
+trainer's FLOPs per token (`rewarm.model.accounting`) and the fp32 matmul peak
+measured in the parent process (best of the runs before and after the benchmark).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -63,7 +63,7 @@ def worker_rewarm(a: argparse.Namespace, compile: bool = False) -> dict[str, Any
     import shutil
 
     from rewarm.config import config_from_dict
-    from rewarm.train import records
+    from rewarm.runlog import read_run
     from rewarm.train.trainer import train
 
     out_dir = WORK_DIR / "runs"
@@ -81,30 +81,20 @@ def worker_rewarm(a: argparse.Namespace, compile: bool = False) -> dict[str, Any
     )
     raw["train"]["compile"] = compile
     cfg = config_from_dict(raw, source="throughput.py")
-    # Timestamp every `train` record from outside the trainer: the interval between two
-    # consecutive records is one full loop iteration (batch, LR, step, progress, log),
-    # the same span the plain loop and the HF callback measure.
-    stamps: list[float] = []
-    original_write = records.MetricsLog.write
-
-    def timed_write(self: Any, kind: str, **fields: Any) -> None:
-        original_write(self, kind, **fields)
-        if kind == "train":
-            stamps.append(time.perf_counter())
-
-    records.MetricsLog.write = timed_write  # type: ignore[method-assign]
+    assert cfg.train.log_every_steps == 1  # one train record, one interval, per step
     train(cfg, progress=False)
     run_dir = cfg.run_dir
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    recs = [json.loads(ln) for ln in lines]
-    run_rec = next(r for r in recs if r["kind"] == "run" and r.get("event") == "start")
-    train_recs = [r for r in recs if r["kind"] == "train"]
-    # Stage 2's records; its first interval also holds stage 1's end (eval, checkpoint)
-    # and stage 2's start, so the warm-up skip always covers it.
-    idx2 = [i for i, r in enumerate(train_recs) if r["stage"] == "two"]
-    steady = idx2[a.warmup :]
-    wall = [stamps[i] - stamps[i - 1] for i in steady]
-    own = [float(train_recs[i]["tokens_per_s"]) for i in steady]
+    log = read_run(run_dir)
+    run_rec = log.start
+    assert run_rec is not None
+    # Each record's `seconds.total` is the wall time since the previous record: one
+    # full loop iteration (batch, LR, step, progress, log), the same span the plain
+    # loop and the HF callback measure. Stage 2's records only; its first interval also
+    # holds stage 1's end (eval, checkpoint) and stage 2's start, so the warm-up skip
+    # always covers it.
+    steady = [t for t in log.trains if t.stage == "two"][a.warmup :]
+    wall = [t.seconds.total for t in steady if t.seconds is not None]
+    own = [t.tokens_per_s for t in steady]
     ckpts = sorted((run_dir / "checkpoints").glob("step_*"))
     ckpt_files = {f.name: f.stat().st_size for f in ckpts[-1].iterdir()} if ckpts else {}
     shutil.rmtree(out_dir / name, ignore_errors=True)
@@ -113,10 +103,10 @@ def worker_rewarm(a: argparse.Namespace, compile: bool = False) -> dict[str, Any
         "step_s": wall,
         "tokens_per_s": [a.batch_tokens / t for t in wall],
         "trainer_tokens_per_s": own,
-        "trainer_mfu": [train_recs[i].get("mfu") for i in steady],
-        "trainer_peak_flops": run_rec.get("peak_flops"),
-        "flops_per_token": float(run_rec.get("flops_per_token", float("nan"))),
-        "params": int(run_rec.get("params", 0)),
+        "trainer_mfu": [t.mfu for t in steady],
+        "trainer_peak_flops": run_rec.peak_flops,
+        "flops_per_token": run_rec.flops_per_token or float("nan"),
+        "params": run_rec.params or 0,
         "peak_rss_mb": common.peak_rss_mb(),
     }
 

@@ -1,10 +1,11 @@
-"""The workload every training benchmark runs: corpus, rewarm config, model, optimizer groups.
+"""The workload every training benchmark runs: corpus, rewarm config, model.
 
 Two text domains cut from the Python standard library's source, a two-stage rewarm
 config (stage 2 replays 25% of stage 1's domain), and the Hugging Face model rewarm
-builds from a preset, so that rewarm, the plain loop, HF Trainer and the step
-variants all train the same thing. Shared by throughput.py, overheads.py,
-scaling.py and variants.py.
+builds from a preset, so that rewarm, the plain loop and HF Trainer all train the
+same thing (the plain loop with the trainer's own AdamW groups,
+`rewarm.train.optim.param_groups`). Shared by throughput.py, baselines.py,
+ceiling.py, overheads.py and scaling.py.
 """
 
 from __future__ import annotations
@@ -122,17 +123,3 @@ def build_model(preset: str, vocab_size: int, seq_len: int) -> Any:
     )
     torch.manual_seed(0)
     return rewarm_build_model(config_from_dict(raw, source="workload.py"), vocab_size)
-
-
-def optimizer_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups as rewarm's config documents them: decay on matrices only."""
-    decay, no_decay = [], []
-    emb = model.get_input_embeddings().weight
-    for p in model.parameters():
-        if not p.requires_grad:
-            continue
-        (decay if p.ndim >= 2 and p is not emb else no_decay).append(p)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]

@@ -13,7 +13,7 @@ from rewarm.cli import main
 from rewarm.demo.arms import ARMS, QUICK, REPLAY_FRACTION
 from rewarm.evaluation import metrics as m
 from rewarm.evaluation.timeline import timeline_of
-from rewarm.report.records import read_run
+from rewarm.runlog import read_run
 
 pytestmark = pytest.mark.timeout(300)
 

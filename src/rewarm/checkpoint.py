@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import warnings
 from collections.abc import Callable, Iterator
@@ -50,6 +51,12 @@ TOKENIZER = "tokenizer"
 
 def step_dir_name(step: int) -> str:
     return f"step_{step:08d}"
+
+
+def step_of(path: Path) -> int | None:
+    """The optimizer step in a checkpoint directory's name (`step_00001234` -> 1234)."""
+    match = re.fullmatch(r"step_(\d+)", path.name)
+    return int(match.group(1)) if match else None
 
 
 def _dedupe(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -200,6 +207,19 @@ def read_state(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise UserError(f"{path / STATE}: not a rewarm checkpoint state (not a JSON object)")
     return state
+
+
+def trained_tokens(path: Path) -> int:
+    """Training tokens the checkpoint's model was trained on: `loop.tokens` of its
+    state.json (global batch tokens x optimizer steps, skipped non-finite steps
+    included). Not `position`, the LR plan's position, which stops at a stage's
+    configured length when its last step runs past it."""
+    state = read_state(path)
+    with malformed(path, "loop state"):
+        tokens = state["loop"]["tokens"]
+        if type(tokens) is not int or tokens < 0:
+            raise TypeError(f"loop.tokens = {tokens!r}")
+    return tokens
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from rewarm.errors import UserError
 from rewarm.evaluation import compare as cmp
 from rewarm.evaluation.metrics import compute
 from rewarm.evaluation.timeline import build_timeline
-from rewarm.report.records import EvalRecord, StageRecord
+from rewarm.runlog import EvalRecord, StageRecord
 
 
 def view(
@@ -103,9 +103,10 @@ def test_branch_from_checkpoint_counts_the_shared_stage_once(tmp_path):
     c = cmp.compare(branch, full, views)
     assert (c.tokens_since_checkpoint, c.shared_tokens) == (50, 300)
     assert c.total_ratio == pytest.approx(350 / 700)
-    # Parent not among the runs: the checkpoint's own state.json is read instead.
+    # Parent not among the runs: the checkpoint's own state.json is read instead: the
+    # tokens trained (loop.tokens), not the LR plan position (270 after a partial step).
     ckpt.mkdir(parents=True)
-    (ckpt / "state.json").write_text(json.dumps({"position": 280}))
+    (ckpt / "state.json").write_text(json.dumps({"position": 270, "loop": {"tokens": 280}}))
     assert cmp.new_compute(branch, [branch, full]) == (50, 280)
     # Neither: the shared part is unknown, the ratio since the checkpoint is still defined.
     lost = view("lost", [(50, {"b": 1})], {"b": 2.4}, init="checkpoint:/gone/step_00000001")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rewarm.evaluation import metrics as m
 from rewarm.evaluation.timeline import build_timeline
-from rewarm.report.records import EvalRecord, StageRecord
+from rewarm.runlog import EvalRecord, StageRecord
 
 
 def ev(tokens: int, domain: str, loss: float, step: int | None = None) -> EvalRecord:

@@ -95,7 +95,16 @@ def test_metrics_jsonl_stages_resume_duplicates_and_smoothing(tmp_path: Path) ->
         if s % 10 == 0:
             recs.append({"kind": "eval", "step": s, "domain": "a", "loss": 1.0})
     # a resumed run logs step 40 again; the later record wins
-    recs.append({"kind": "train", "step": 40, "stage": "continue", "lr": 5e-4, "loss": 1.5})
+    recs.append(
+        {
+            "kind": "train",
+            "step": 40,
+            "tokens": 256 * 40,
+            "stage": "continue",
+            "lr": 5e-4,
+            "loss": 1.5,
+        }
+    )
     run = tmp_path / "runs" / "demo"
     run.mkdir(parents=True)
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")

@@ -24,7 +24,7 @@ from relhelpers import assert_checkpoints_sound, cli
 from runhelpers import ONE_THREAD_ENV, copy_run, load, one_thread, train_losses, write_config
 
 from rewarm import checkpoint
-from rewarm.train import records as records_mod
+from rewarm.runlog import RunLogWriter
 from rewarm.train.trainer import train
 
 
@@ -93,22 +93,22 @@ def test_disk_full_mid_checkpoint_stops_cleanly_and_resumes_exactly(
 
 def test_disk_full_writing_metrics_stops_with_one_line(tmp_path, monkeypatch):
     config = write_config(tmp_path, "fullmetrics")
-    real = records_mod.MetricsLog.write
+    real = RunLogWriter.write
     calls = {"n": 0}
 
-    def full_disk(self, kind, **fields):
+    def full_disk(self, record):
         calls["n"] += 1
         if calls["n"] == 12:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
-        return real(self, kind, **fields)
+        return real(self, record)
 
-    monkeypatch.setattr(records_mod.MetricsLog, "write", full_disk)
+    monkeypatch.setattr(RunLogWriter, "write", full_disk)
     with one_thread():
         rc, err = cli("train", str(config), "--no-progress")
     assert rc == 2
     _one_line(err, "metrics.jsonl", "No space left on device")
     assert_checkpoints_sound(load(config).run_dir / "checkpoints")
-    monkeypatch.setattr(records_mod.MetricsLog, "write", real)
+    monkeypatch.setattr(RunLogWriter, "write", real)
     with one_thread():
         rc, err = cli("train", str(config), "--no-progress")
     assert rc == 0, err

@@ -23,7 +23,7 @@ from relhelpers import assert_checkpoints_sound, fork_train
 from runhelpers import load, records, train_losses, write_config
 
 from rewarm import atomic, checkpoint
-from rewarm.train import records as records_mod
+from rewarm.runlog import RunLogWriter
 from rewarm.train import trainer
 
 KILLS = int(os.environ.get("REWARM_KILLS", "4" if os.environ.get("CI") == "true" else "20"))
@@ -97,20 +97,20 @@ def _install_hooks(kill_at: int, how: str, counter: Path | None = None) -> None:
     wrap(shutil, "copytree")
     wrap(trainer, "begin_stage")
     wrap(trainer, "end_stage")
-    real_write = records_mod.MetricsLog.write
+    real_write = RunLogWriter.write
 
-    def write(self, kind, **fields):
+    def write(self, record):
         if hit() and how == "torn":
-            self._f.write('{"kind": "' + kind + '", "ste')  # half a record, no newline
+            self._f.write('{"kind": "' + record.kind + '", "ste')  # half a record, no newline
             self._f.flush()
             die()
         if n["events"] == kill_at and how == "before":
             die()
-        real_write(self, kind, **fields)
+        real_write(self, record)
         if n["events"] == kill_at:
             die()
 
-    records_mod.MetricsLog.write = write
+    RunLogWriter.write = write
 
 
 def _final_checks(run_dir: Path, ref_dir: Path) -> None:

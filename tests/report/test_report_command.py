@@ -17,7 +17,7 @@ from rewarm.cli import main
 from rewarm.evaluation import compare as cmp
 from rewarm.evaluation import metrics as m
 from rewarm.evaluation.timeline import timeline_of
-from rewarm.report.records import read_run
+from rewarm.runlog import read_run
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from rewarm import plotting
 from rewarm.report import figures as figs
 from rewarm.report.build import markdown
 from rewarm.report.html import render
-from rewarm.report.records import read_run
 from rewarm.report.summary import RunSummary, Study, study
+from rewarm.runlog import read_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

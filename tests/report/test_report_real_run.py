@@ -21,7 +21,7 @@ from test_report_command import close, parse_tables  # noqa: E402
 from rewarm.cli import main  # noqa: E402
 from rewarm.evaluation import metrics as m  # noqa: E402
 from rewarm.evaluation.timeline import timeline_of  # noqa: E402
-from rewarm.report.records import read_run  # noqa: E402
+from rewarm.runlog import read_run  # noqa: E402
 from rewarm.train.trainer import train  # noqa: E402
 
 

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rewarm.errors import UserError
     from rewarm.report.build import build_report
-    from rewarm.report.records import read_run
+    from rewarm.runlog import read_run
 
     if args.eps < 0:
         raise UserError(f"--eps must be >= 0, got {args.eps}")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from rewarm import plotting
 from rewarm.evaluation.timeline import timeline_of
-from rewarm.report.records import read_run
+from rewarm.runlog import read_run
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -41,7 +41,7 @@ def run_demo(
 ) -> DemoOutcome:
     """Train (or resume) the chosen arms under `out_dir`, then tabulate and report."""
     from rewarm.report.build import build_report
-    from rewarm.report.records import read_run
+    from rewarm.runlog import read_run
 
     plans = runner.plan_arms(arms, out_dir, seed, size)
     seconds = runner.run_arms(plans, progress=progress, on_arm=on_arm)

@@ -35,13 +35,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewarm import atomic, checkpoint, runconfig
+from rewarm import atomic, checkpoint, runconfig, runlog
 from rewarm.config import Config
 from rewarm.demo import arms as arms_mod
 from rewarm.demo.arms import DemoSize
 from rewarm.errors import UserError
 
-METRICS = "metrics.jsonl"
+METRICS = runlog.METRICS_FILE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,11 +94,9 @@ def seed_branch(host_dir: Path, arm_dir: Path) -> None:
     """
     ckpt = stage_end_checkpoint(host_dir)
     lines = int(checkpoint.read_state(ckpt)["loop"]["metrics_lines"])
-    with open(host_dir / METRICS, encoding="utf-8") as src:
-        head = [line for _, line in zip(range(lines), src, strict=False)]
     if arm_dir.is_dir():
         atomic.remove_stale(arm_dir)  # what a killed demo left half-built
-    atomic.write_text(arm_dir / METRICS, "".join(head))
+    atomic.write_bytes(arm_dir / METRICS, runlog.head(host_dir / METRICS, lines))
     with atomic.directory(arm_dir / "checkpoints") as tmp:
         shutil.copytree(ckpt, tmp / ckpt.name)
         (tmp / checkpoint.LATEST).write_text(ckpt.name + "\n", encoding="utf-8")

@@ -24,7 +24,7 @@ from rewarm import atomic
 from rewarm.evaluation import metrics as m
 from rewarm.evaluation.compare import RunView, compare
 from rewarm.evaluation.timeline import timeline_of
-from rewarm.report.records import RunLog, read_run
+from rewarm.runlog import RunLog, read_run
 
 OLD, NEW = "docs", "code"
 BASELINE = "retrain"

@@ -10,9 +10,10 @@ over the tokens (FLOPs) of re-training from scratch on all the data.
 "Since the shared checkpoint":
 - a run whose config has `model.init = "checkpoint:PATH"` branched from a
   checkpoint; everything it trained is new compute, and the checkpoint's own
-  tokens (the shared stage 1) are counted once, in `shared_tokens`, read from
-  the parent run when it is among the runs compared, else from the
-  checkpoint's `state.json` when that file is still there;
+  tokens (the shared stage 1) are counted once, in `shared_tokens`: the tokens
+  the checkpoint says it was trained on (`rewarm.checkpoint.trained_tokens`)
+  while the checkpoint is still there, else the tokens its parent run logged at
+  the checkpoint's step when the parent is among the runs compared;
 - any other run with several stages: its first stage plays the shared
   checkpoint, so the new compute is the tokens of stages 2..K;
 - a one-stage run: all of it.
@@ -20,9 +21,7 @@ over the tokens (FLOPs) of re-training from scratch on all the data.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,25 +117,22 @@ def detect_baseline(views: list[RunView], explicit: str | None = None) -> int | 
 
 
 def _checkpoint_tokens(path_text: str, views: list[RunView]) -> int | None:
-    """Training tokens stored in a checkpoint: from its parent run, else its state.json."""
+    """Training tokens of the checkpoint at `path_text`; None if unknown."""
+    # Imported here: `rewarm.checkpoint` loads torch, which only runs started from a
+    # checkpoint need; the rest of the comparison (and `rewarm report`) stays without.
+    from rewarm import checkpoint
+
     ckpt = Path(path_text)
-    match = re.search(r"step_0*(\d+)", ckpt.name)
-    resolved = ckpt.resolve()
+    if (ckpt / checkpoint.STATE).is_file():
+        try:
+            return checkpoint.trained_tokens(ckpt)
+        except UserError:  # malformed: the parent's log may still know
+            pass
+    step, resolved = checkpoint.step_of(ckpt), ckpt.resolve()
     for v in views:
         root = v.path.resolve()
-        if match and (root == resolved or root in resolved.parents):
-            step = int(match.group(1))
-            if step in v.step_tokens:
-                return v.step_tokens[step]
-    state = ckpt / "state.json"
-    if state.is_file():
-        try:
-            data = json.loads(state.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None
-        for key in ("tokens", "position"):
-            if isinstance(data.get(key), int | float):
-                return int(data[key])
+        if step is not None and root in resolved.parents and step in v.step_tokens:
+            return v.step_tokens[step]
     return None
 
 

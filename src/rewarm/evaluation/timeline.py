@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rewarm.report.records import EvalRecord, StageRecord
+from rewarm.runlog import EvalRecord, RunLog, StageRecord
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,7 +201,7 @@ def _build_stages(
             end_tokens = nxt.tokens if nxt is not None else max(last_tokens, start_tokens)
             end_step = nxt.step if nxt is not None else max(last_step, start_step)
             complete = False
-        by_domain = en.tokens_by_domain if en is not None else {}
+        by_domain = (en.tokens_by_domain or {}) if en is not None else {}
         domains = mixes[i] if i < len(mixes) else tuple(d for d, n in by_domain.items() if n > 0)
         name = (st if st is not None else en).stage  # type: ignore[union-attr]  # one exists
         stages.append(
@@ -254,8 +254,8 @@ def build_timeline(
     return Timeline(tokens=tokens, steps=steps, domains=domains, loss=loss, bpb=bpb, stages=built)
 
 
-def timeline_of(log: Any) -> Timeline:
-    """`build_timeline` for a `rewarm.report.records.RunLog`."""
+def timeline_of(log: RunLog) -> Timeline:
+    """`build_timeline` for a run's log (`rewarm.runlog.read_run`)."""
     last = log.trains[-1] if log.trains else None
     return build_timeline(
         log.evals,

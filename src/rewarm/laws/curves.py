@@ -21,6 +21,7 @@ import numpy as np
 
 from rewarm.errors import UserError
 from rewarm.laws.known import known_lr
+from rewarm.runlog import METRICS_FILE, TrainRecord, read_records
 
 
 @dataclass
@@ -208,27 +209,14 @@ def read_metrics(
     """
     path = Path(path)
     if path.is_dir():
-        path = path / "metrics.jsonl"
-    recs: list[tuple[int, float, float, str]] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise UserError(f"{path}: cannot read: {err.strerror}") from None
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            raise UserError(f"{path}:{i}: not a JSON object") from None
-        if not isinstance(rec, dict) or rec.get("kind") != "train":
-            continue
-        try:
-            s, lr, loss = int(rec["step"]), float(rec["lr"]), float(rec["loss"])
-        except (KeyError, TypeError, ValueError):
-            raise UserError(f"{path}:{i}: a train record needs numeric step, lr and loss") from None
-        if math.isfinite(loss) and loss > 0:  # non-finite losses are logged, not fitted
-            recs.append((s, lr, loss, str(rec.get("stage", ""))))
+        path = path / METRICS_FILE
+    recs: list[tuple[int, float, float, str]] = [
+        (r.step, r.lr, r.loss, "" if r.stage is None else str(r.stage))
+        for r in read_records(path, kinds=("train",))
+        if isinstance(r, TrainRecord)
+        and math.isfinite(r.loss)
+        and r.loss > 0  # non-finite losses are logged, not fitted
+    ]
     if not recs:
         raise UserError(f"{path}: no train records")
     recs.sort(key=lambda r: r[0])

@@ -1,2 +1,2 @@
-"""Reports of logged runs: read `metrics.jsonl` (`records`), compute the continual
-metrics (`summary`), render tables, figures and a self-contained HTML page."""
+"""Reports of logged runs: read `metrics.jsonl` (through `rewarm.runlog`), compute the
+continual metrics (`summary`), render tables, figures and a self-contained HTML page."""

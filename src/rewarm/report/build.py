@@ -8,8 +8,8 @@ from rewarm import atomic
 from rewarm.report import tables as tb
 from rewarm.report.figures import SavedFigure, all_figures
 from rewarm.report.html import render
-from rewarm.report.records import RunLog
 from rewarm.report.summary import study
+from rewarm.runlog import RunLog
 
 
 def markdown(st_tables: list[tb.Table], names: list[str], figures: list[SavedFigure]) -> str:

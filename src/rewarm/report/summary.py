@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rewarm.evaluation import metrics as m
 from rewarm.evaluation.compare import Comparison, RunView, compare, detect_baseline
 from rewarm.evaluation.timeline import Timeline, timeline_of
-from rewarm.report.records import RunLog
+from rewarm.runlog import RunLog
 
 WINDOWS = (10, 100)
 

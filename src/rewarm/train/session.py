@@ -13,6 +13,7 @@ import contextlib
 import logging
 import platform
 import random
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -30,11 +31,13 @@ from rewarm.data.tokenizer import Tokenizer
 from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator, device_autocast
 from rewarm.model.accounting import ModelStats, model_stats
 from rewarm.model.hf import build_model
+from rewarm.runlog import METRICS_FILE, NullLog, RunLogWriter, RunStart, ScheduleChanged, Sink
 from rewarm.schedules import StagePlan
 from rewarm.train import distributed, optim, throughput
 from rewarm.train.changes import RESOLVED
 from rewarm.train.distributed import DistEnv
-from rewarm.train.records import MetricsLog, NullLog, Progress
+from rewarm.train.phases import PhaseClock
+from rewarm.train.records import Progress
 from rewarm.train.step import loss_module
 
 logger = logging.getLogger(__name__)
@@ -89,7 +92,7 @@ class Session:
     sampler: MixtureSampler
     plan: StagePlan
     evaluator: Evaluator
-    log: MetricsLog | NullLog
+    log: RunLogWriter | NullLog
     progress: Progress
     stats: ModelStats
     peak_flops: float
@@ -103,6 +106,10 @@ class Session:
     model_config_json: str = ""
     tokenizer_dir: Path = Path()
     """The tokenizer's Hugging Face files (from `to_hf()`), copied into each checkpoint."""
+    clock: PhaseClock = field(default_factory=PhaseClock)
+    """Seconds per phase of the loop (the loop starts a fresh one)."""
+    startup_seconds: float = 0.0
+    """Wall seconds `open_session` took (data, model, optimizer, restored state)."""
 
     @property
     def ckpt_root(self) -> Path:
@@ -174,6 +181,7 @@ def load_data(cfg: Config, env: DistEnv, progress: bool) -> tuple[dict[str, Doma
 
 
 def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session:
+    started = time.perf_counter()
     t = cfg.train
     rows_per_rank(cfg, env.world_size)  # refuse an uneven split before preparing data
     seed_everything(cfg.run.seed)
@@ -217,13 +225,12 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     if saved is not None:
         with checkpoint.malformed(ckpt, "loop state"):
             state = LoopState.from_dict(saved["loop"])
-    log: MetricsLog | NullLog = NullLog()
+    log: RunLogWriter | NullLog = NullLog()
     if env.is_main:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         _write_resolved(cfg)
         _save_tokenizer(tok, cfg.run_dir / "tokenizer")
-        tb = cfg.run_dir / "tensorboard" if t.tensorboard else None
-        log = MetricsLog(cfg.run_dir / "metrics.jsonl", tb)
+        log = RunLogWriter(cfg.run_dir / METRICS_FILE, _sinks(cfg))
     log.truncate(state.metrics_lines)
     session = Session(
         cfg=cfg,
@@ -247,14 +254,24 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         model_config_json=model_config_json,
         tokenizer_dir=cfg.run_dir / "tokenizer",
     )
-    _run_record(session, "resume" if saved is not None else "start", saved)
+    _run_record(session, saved)
     if saved is not None:
         with checkpoint.malformed(ckpt, "RNG state"):
             set_rng_state(saved["rng"])
     total = sum(session.stage_steps) * t.batch_tokens
     first = cfg.stages[min(state.stage, len(cfg.stages) - 1)].name
     session.progress = Progress(total, state.tokens, enabled=progress and env.is_main, stage=first)
+    session.startup_seconds = round(time.perf_counter() - started, 6)
     return session
+
+
+def _sinks(cfg: Config) -> list[Sink]:
+    """Where records go besides metrics.jsonl (`train.tensorboard`)."""
+    if not cfg.train.tensorboard:
+        return []
+    from rewarm.train.tensorboard import TensorBoardSink
+
+    return [TensorBoardSink.open(cfg.run_dir / "tensorboard")]
 
 
 def _write_resolved(cfg: Config) -> None:
@@ -266,23 +283,26 @@ def _save_tokenizer(tok: Tokenizer, directory: Path) -> None:
         tok.save(tmp)
 
 
-def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
-    fields: dict[str, Any] = dict(
-        event=event,
-        step=s.state.step,
-        tokens=s.state.tokens,
-        versions=versions(),
-        device=device_name(s.env.device),
-        params=s.stats.params,
-        non_embedding_params=s.stats.non_embedding_params,
-        flops_per_token=s.stats.flops_per_token,
-        peak_flops=s.peak_flops,
-        world_size=s.env.world_size,
-        seq_len=s.cfg.train.seq_len,
-        eval_every_tokens=eval_interval(s.cfg),
-        config=s.cfg.to_dict(),
+def _run_record(s: Session, saved: dict[str, Any] | None) -> None:
+    """`run` "start" (or "resume"), and `schedule_changed` if the LR plan differs from
+    the checkpoint's."""
+    s.log.write(
+        RunStart(
+            event="resume" if saved is not None else "start",
+            step=s.state.step,
+            tokens=s.state.tokens,
+            versions=versions(),
+            device=device_name(s.env.device),
+            params=s.stats.params,
+            non_embedding_params=s.stats.non_embedding_params,
+            flops_per_token=s.stats.flops_per_token,
+            peak_flops=s.peak_flops,
+            world_size=s.env.world_size,
+            seq_len=s.cfg.train.seq_len,
+            eval_every_tokens=eval_interval(s.cfg),
+            config=s.cfg.to_dict(),
+        )
     )
-    s.log.write("run", **fields)
     old = (saved or {}).get("plan_fingerprint")
     new = s.plan.fingerprint()
     if saved is not None and old != new:
@@ -290,13 +310,13 @@ def _run_record(s: Session, event: str, saved: dict[str, Any] | None) -> None:
 
         change = describe_change(old, s.plan) if isinstance(old, str) else None
         s.log.write(
-            "run",
-            event="schedule_changed",
-            step=s.state.step,
-            tokens=s.state.tokens,
-            change=change or "schedule changed",
-            old_fingerprint=old,
-            new_fingerprint=new,
+            ScheduleChanged(
+                step=s.state.step,
+                tokens=s.state.tokens,
+                change=change or "schedule changed",
+                old_fingerprint=old,
+                new_fingerprint=new,
+            )
         )
         # The one place the change is described: from the checkpoint's plan.
         logger.info(

@@ -18,21 +18,32 @@ CUDA_PEAKS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L
 
 
 def measure_matmul_flops(
-    device: torch.device, dtype: torch.dtype, n: int = 1024, reps: int = 8
+    device: torch.device,
+    dtype: torch.dtype,
+    n: int = 1024,
+    reps: int = 8,
+    min_seconds: float = 0.0,
 ) -> float:
-    """Best FLOP/s over `reps` timed n x n products (the best rep: a peak, not a mean)."""
+    """Best FLOP/s of timed n x n products (2 n^3 FLOPs each): at least `reps` of
+    them, repeated until `min_seconds` have passed. The best rep, not the mean, is
+    the peak: slower reps are interference from other processes, which a loaded
+    machine shows more of (a longer `min_seconds` helps there). The product is
+    written into one preallocated output, so allocation is not timed."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    a @ b  # warm-up
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    torch.mm(a, b, out=out)  # warm-up: thread pool, page faults
     best = float("inf")
-    for _ in range(reps):
+    done, began = 0, time.perf_counter()
+    while done < reps or time.perf_counter() - began < min_seconds:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        a @ b
+        torch.mm(a, b, out=out)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         best = min(best, time.perf_counter() - start)
+        done += 1
     return 2.0 * n**3 / max(best, 1e-9)
 
 

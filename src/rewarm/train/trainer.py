@@ -9,6 +9,11 @@ earlier stages' `tokens` plus the tokens of this stage already consumed), so
 the schedule's state in a checkpoint is that position alone.
 
 A stage runs ceil(stage.tokens / train.batch_tokens) optimizer steps.
+
+Every record goes to the run log (`rewarm.runlog`) as a typed record through
+`emit`. A `PhaseClock` charges the loop's wall time to data, step, eval,
+checkpoint and log; `train` records carry the seconds since the previous one, the
+`run` "end" record the totals (docs/training.md, "Where the time goes").
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import torch
 from rewarm import checkpoint, runconfig
 from rewarm.config import Config
 from rewarm.config.derived import eval_interval, micro_batch_rows
+from rewarm.runlog import EvalRecord, NonFinite, Record, RunEnd, StageRecord, TrainRecord
 from rewarm.schedules.torch_adapter import apply_lr
 from rewarm.train import cpu_memory, distributed, optim, runlock
+from rewarm.train.phases import PhaseClock
 from rewarm.train.session import LoopState, Session, checkpoint_state, open_session
 from rewarm.train.step import StepResult, train_step
 
@@ -64,21 +71,25 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
 
 def loop(s: Session) -> None:
     st, cfg, t = s.state, s.cfg, s.cfg.train
+    clock = s.clock = PhaseClock()
     busy = 0.0  # seconds spent in steps since the last train record
     eval_every = eval_interval(cfg)
     while st.stage < len(cfg.stages):
         if not st.stage_started:
             begin_stage(s)
         tick = time.perf_counter()
-        tokens = _to_device(s.sampler.next_batch().tokens, s.env.device)
-        lr = apply_lr(s.optimizer, s.plan, s.position())
-        result = one_step(s, tokens)
+        with clock.phase("data"):
+            tokens = _to_device(s.sampler.next_batch().tokens, s.env.device)
+        with clock.phase("step"):
+            lr = apply_lr(s.optimizer, s.plan, s.position())
+            result = one_step(s, tokens)
         st.step, st.stage_step = st.step + 1, st.stage_step + 1
         st.tokens += t.batch_tokens
         busy += time.perf_counter() - tick
         if not result.applied:
             on_nonfinite(s, result.loss, result.grad_norm)
-        s.progress.update(t.batch_tokens, cfg.stages[st.stage].name, result.loss, lr)
+        with clock.phase("log"):
+            s.progress.update(t.batch_tokens, cfg.stages[st.stage].name, result.loss, lr)
         if st.step % t.log_every_steps == 0:
             log_train(s, result, lr, t.batch_tokens * t.log_every_steps / max(busy, 1e-9))
             busy = 0.0
@@ -89,7 +100,23 @@ def loop(s: Session) -> None:
             evaluate(s)
         if _crossed(st.tokens, t.batch_tokens, cfg.checkpoint.every_tokens):
             save_checkpoint(s, stage_end=False)
-    s.log.write("run", event="end", step=st.step, tokens=st.tokens)
+    emit(
+        s,
+        RunEnd(
+            step=st.step,
+            tokens=st.tokens,
+            seconds=clock.total(),
+            startup_seconds=s.startup_seconds,
+            evaluations=clock.calls("eval"),
+            checkpoints=clock.calls("checkpoint"),
+        ),
+    )
+
+
+def emit(s: Session, record: Record) -> None:
+    """Write `record` to the run log (and its sinks), charged to the `log` phase."""
+    with s.clock.phase("log"):
+        s.log.write(record)
 
 
 def one_step(s: Session, tokens: torch.Tensor) -> StepResult:
@@ -112,8 +139,7 @@ def one_step(s: Session, tokens: torch.Tensor) -> StepResult:
 
 def log_train(s: Session, result: StepResult, lr: float, tokens_per_s: float) -> None:
     st = s.state
-    s.log.write(
-        "train",
+    record = TrainRecord(
         step=st.step,
         tokens=st.tokens,
         stage=s.cfg.stages[st.stage].name,
@@ -122,7 +148,9 @@ def log_train(s: Session, result: StepResult, lr: float, tokens_per_s: float) ->
         grad_norm=result.grad_norm,
         tokens_per_s=tokens_per_s,
         mfu=s.stats.flops_per_token * tokens_per_s / s.peak_flops,
+        seconds=s.clock.interval(),
     )
+    emit(s, record)
 
 
 def begin_stage(s: Session) -> None:
@@ -130,9 +158,13 @@ def begin_stage(s: Session) -> None:
     st, stage = s.state, s.cfg.stages[s.state.stage]
     if st.stage > 0 and stage.optimizer_state == "reset":
         optim.reset_state(s.optimizer)
-    s.sampler.start_stage(st.stage)
-    s.log.write(
-        "stage", stage=stage.name, index=st.stage, event="start", step=st.step, tokens=st.tokens
+    with s.clock.phase("data"):
+        s.sampler.start_stage(st.stage)
+    emit(
+        s,
+        StageRecord(
+            stage=stage.name, index=st.stage, event="start", step=st.step, tokens=st.tokens
+        ),
     )
     evaluate(s)
     st.stage_started = True
@@ -142,14 +174,16 @@ def end_stage(s: Session) -> None:
     """Evaluation, the `stage` end record, and a checkpoint that is always kept."""
     st, stage = s.state, s.cfg.stages[s.state.stage]
     evaluate(s)
-    s.log.write(
-        "stage",
-        stage=stage.name,
-        index=st.stage,
-        event="end",
-        step=st.step,
-        tokens=st.tokens,
-        tokens_by_domain=s.sampler.tokens_by_domain(st.stage),
+    emit(
+        s,
+        StageRecord(
+            stage=stage.name,
+            index=st.stage,
+            event="end",
+            step=st.step,
+            tokens=st.tokens,
+            tokens_by_domain=s.sampler.tokens_by_domain(st.stage),
+        ),
     )
     st.stage, st.stage_step, st.stage_started = st.stage + 1, 0, False
     save_checkpoint(s, stage_end=True)
@@ -159,37 +193,41 @@ def evaluate(s: Session) -> None:
     """`eval` records for every domain; reuses results computed at this very step."""
     st = s.state
     if s.last_eval is None or s.last_eval[0] != st.step:
-        s.last_eval = (st.step, s.evaluator.evaluate(s.model))
+        with s.clock.phase("eval"):
+            s.last_eval = (st.step, s.evaluator.evaluate(s.model))
     name = s.cfg.stages[min(st.stage, len(s.cfg.stages) - 1)].name
     for r in s.last_eval[1]:
-        s.log.write(
-            "eval",
-            step=st.step,
-            tokens=st.tokens,
-            stage=name,
-            domain=r.domain,
-            loss=r.loss,
-            bits_per_byte=r.bits_per_byte,
+        emit(
+            s,
+            EvalRecord(
+                step=st.step,
+                tokens=st.tokens,
+                stage=name,
+                domain=r.domain,
+                loss=r.loss,
+                bits_per_byte=r.bits_per_byte,
+            ),
         )
 
 
 def save_checkpoint(s: Session, *, stage_end: bool) -> None:
-    model_state, opt_state = distributed.full_state(
-        s.model, s.optimizer, s.env, s.cfg.train.fsdp and s.env.distributed
-    )
-    if s.env.is_main:
-        s.state.metrics_lines = s.log.lines
-        checkpoint.save(
-            s.ckpt_root,
-            s.state.step,
-            model_state=model_state,
-            model_config_json=s.model_config_json,
-            optimizer_state=opt_state,
-            state=checkpoint_state(s, stage_end=stage_end),
-            keep=s.cfg.checkpoint.keep,
-            extra=lambda d: shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER),
+    with s.clock.phase("checkpoint"):
+        model_state, opt_state = distributed.full_state(
+            s.model, s.optimizer, s.env, s.cfg.train.fsdp and s.env.distributed
         )
-    distributed.barrier(s.env)
+        if s.env.is_main:
+            s.state.metrics_lines = s.log.lines
+            checkpoint.save(
+                s.ckpt_root,
+                s.state.step,
+                model_state=model_state,
+                model_config_json=s.model_config_json,
+                optimizer_state=opt_state,
+                state=checkpoint_state(s, stage_end=stage_end),
+                keep=s.cfg.checkpoint.keep,
+                extra=lambda d: shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER),
+            )
+        distributed.barrier(s.env)
 
 
 def on_nonfinite(s: Session, loss: float, grad_norm: float) -> None:
@@ -197,15 +235,16 @@ def on_nonfinite(s: Session, loss: float, grad_norm: float) -> None:
     st, t = s.state, s.cfg.train
     st.nonfinite_skips += 1
     stop = t.nonfinite == "stop" or st.nonfinite_skips > t.max_nonfinite_skips
-    s.log.write(
-        "run",
-        event="nonfinite",
-        step=st.step,
-        tokens=st.tokens,
-        loss=loss,
-        grad_norm=grad_norm,
-        action="stop" if stop else "skip",
-        skips=st.nonfinite_skips,
+    emit(
+        s,
+        NonFinite(
+            step=st.step,
+            tokens=st.tokens,
+            loss=loss,
+            grad_norm=grad_norm,
+            action="stop" if stop else "skip",
+            skips=st.nonfinite_skips,
+        ),
     )
     what = f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at step {st.step}"
     if stop:
@@ -215,12 +254,13 @@ def on_nonfinite(s: Session, loss: float, grad_norm: float) -> None:
             f"lower the LR or resume from the last checkpoint"
         )
     if s.env.is_main:  # every rank takes the same decision: one line, not one per rank
-        logger.warning(
-            "rewarm train: %s: update skipped (%d/%d)",
-            what,
-            st.nonfinite_skips,
-            t.max_nonfinite_skips,
-        )
+        with s.clock.phase("log"):
+            logger.warning(
+                "rewarm train: %s: update skipped (%d/%d)",
+                what,
+                st.nonfinite_skips,
+                t.max_nonfinite_skips,
+            )
 
 
 def _crossed(tokens: int, step_tokens: int, every: int) -> bool:

@@ -1,0 +1,130 @@
+"""Read `RUN/metrics.jsonl`: every record of a run (`read_run`), the records of
+some kinds from any log file (`read_records`), and a log's first lines (`head`).
+
+Bad input raises `UserError` naming `FILE:LINE` (see `rewarm.runlog.schema` for
+what is strict and what is lenient).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rewarm.errors import UserError
+from rewarm.runlog.schema import (
+    EvalRecord,
+    Record,
+    RunRecord,
+    RunStart,
+    StageRecord,
+    TrainRecord,
+    decode,
+)
+
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass(kw_only=True)
+class RunLog:
+    """Every record of one run, in file order, by kind."""
+
+    name: str
+    path: Path
+    """The run directory."""
+    evals: list[EvalRecord] = field(default_factory=list)
+    trains: list[TrainRecord] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+    events: list[RunRecord] = field(default_factory=list)
+    """The `run` records: start, resume, schedule_changed, nonfinite, end, ..."""
+
+    @property
+    def start(self) -> RunStart | None:
+        """The first `run` "start" record (the one with the resolved config)."""
+        return next(
+            (e for e in self.events if isinstance(e, RunStart) and e.event == "start"), None
+        )
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config of the "start" record, as plain data ({} if none)."""
+        start = self.start
+        return start.config if start is not None else {}
+
+    def add(self, record: Record) -> None:
+        if isinstance(record, EvalRecord):
+            self.evals.append(record)
+        elif isinstance(record, TrainRecord):
+            self.trains.append(record)
+        elif isinstance(record, StageRecord):
+            self.stages.append(record)
+        else:
+            self.events.append(record)
+
+
+def read_records(path: str | Path, kinds: Collection[str] | None = None) -> list[Record]:
+    """The records of the log file `path`, in file order.
+
+    With `kinds`, only records of those kinds are decoded and returned; the others
+    are skipped unchecked (a reader of `train` records does not fail on an `eval`
+    record it would ignore anyway). Blank lines are skipped.
+    """
+    path = Path(path)
+    wanted = None if kinds is None else frozenset(kinds)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read: {err}") from None
+    out: list[Record] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{where}: not valid JSON ({err.msg})") from None
+        record = decode(obj, where, wanted)
+        if record is not None:
+            out.append(record)
+    return out
+
+
+def read_run(run_dir: str | Path) -> RunLog:
+    """Read `RUN/metrics.jsonl`; `UserError` naming the file and line on bad input."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: run directory not found")
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: no metrics.jsonl in this run directory")
+    log = RunLog(name=run_dir.resolve().name, path=run_dir)
+    for record in read_records(path):
+        log.add(record)
+    return log
+
+
+def head(path: str | Path, lines: int) -> bytes:
+    """The first `lines` complete lines of the log file `path`, as written (a last
+    line without its newline, i.e. cut short by a kill, is never included)."""
+    path = Path(path)
+    if lines <= 0 or not path.exists():
+        return b""
+    kept: list[bytes] = []
+    with open(path, "rb") as f:
+        for line in f:
+            if len(kept) == lines or not line.endswith(b"\n"):
+                break
+            kept.append(line)
+    return b"".join(kept)
+
+
+def count_lines(path: str | Path) -> int:
+    """Complete lines of the log file `path` (0 if it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.endswith(b"\n"))
