@@ -57,7 +57,8 @@ def test_phase_seconds_are_in_the_records_and_sum_to_the_wall_time(timed_run):
     total = end.seconds
     for name in ("data", "step", "eval", "checkpoint", "log"):
         intervals = sum(getattr(t.seconds, name) for t in log.trains)
-        assert intervals <= getattr(total, name) + 1e-9, name
+        # Records round seconds to microseconds: each term may be up to 0.5 us high.
+        assert intervals <= getattr(total, name) + 1e-6 * (len(log.trains) + 1), name
     # The train records tile the loop up to the last one; the run total adds the tail
     # (the last stage's end: evaluation and checkpoint).
     assert sum(t.seconds.total for t in log.trains) < total.total
