@@ -331,6 +331,8 @@ def seed(cfg: Config) -> Branched | None:
         point.checkpoint,
         point.loop.step,
         f"{point.loop.tokens:,}",
-        f"; LR plan differs from the parent's: {record.change}" if record.change else "",
+        "; its LR plan differs after that (the branch record in metrics.jsonl says how)"
+        if record.change
+        else "",
     )
     return record
