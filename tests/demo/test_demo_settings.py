@@ -22,7 +22,13 @@ def test_file_then_set_then_flags(tmp_path):
         '[old]\nname = "english"\nsource = ["en/*.txt"]\n'
         '[new]\nsource = "code.jsonl"\nfield = "content"\n'
     )
-    s = load_settings(path=str(path), sets=["stage2_tokens=2048"])
+    s = load_settings(
+        path=str(path), sets=["stage2_tokens=2048", "model_overrides={num_hidden_layers=1}"]
+    )
+    assert s.size.model_overrides == {"num_hidden_layers": 1}
+    raw = arms.arm_config("naive", arms.Layout(runs="r", data="d"), 0, s.size, old=s.old)
+    assert raw["model"]["overrides"] == {"num_hidden_layers": 1}
+    assert raw["domains"]["english"]["source"] == ["en/*.txt"]
     assert (s.size.preset, s.size.stage1_tokens, s.size.stage2_tokens) == ("llama-tiny", 4096, 2048)
     assert s.size.seq_len == arms.DEFAULT.seq_len  # everything else from the built-in size
     assert (s.old.name, s.old.source) == ("english", ["en/*.txt"])

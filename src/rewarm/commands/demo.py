@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="tiny sizes, same arms: a smoke test (under 2 minutes; losses stay near unigram)",
+        help="tiny sizes, same arms: a smoke test (under 2 minutes; its losses may stay near "
+        "the unigram level)",
     )
     p.add_argument(
         "--old",

@@ -35,7 +35,7 @@ any field (`rewarm.demo.settings`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ARMS: tuple[str, ...] = ("retrain", "naive", "rewarm", "rewarm+replay", "infinite+replay")
@@ -88,6 +88,9 @@ class DemoSize:
     new_max_bytes: int
     """Read at most this much text of the new corpus (0 = all)."""
     heldout_min_tokens: int
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    """`model.overrides` of every arm: LlamaConfig keys changed from the preset (e.g.
+    `{ num_hidden_layers = 2, tie_word_embeddings = true }`)."""
 
     @property
     def total_tokens(self) -> int:
@@ -167,7 +170,11 @@ def _base(
     """Everything but the stages; identical in every arm so they share shards."""
     return {
         "run": {"name": name, "out_dir": where.runs, "seed": seed},
-        "model": {"init": "scratch", "preset": size.preset},
+        "model": {
+            "init": "scratch",
+            "preset": size.preset,
+            "overrides": dict(size.model_overrides),
+        },
         "tokenizer": {
             "kind": "bpe",
             "vocab_size": size.vocab_size,
