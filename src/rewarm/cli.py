@@ -18,7 +18,7 @@ from rewarm.errors import UserError
 
 # verb -> (module under rewarm.commands, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
-    "demo": ("demo", "continual pre-training vs re-training on built-in real text"),
+    "demo": ("demo", "continual pre-training vs re-training, on built-in text or your corpora"),
     "prepare": ("prepare", "turn each domain's corpus into memory-mapped token shards"),
     "train": ("train", "run or resume the stages of a config"),
     "eval": ("eval", "held-out loss of a checkpoint on every domain"),

@@ -8,6 +8,10 @@ ratio: tokens (and FLOPs) the continual run spent since the shared checkpoint
 over the tokens (FLOPs) of re-training from scratch on all the data.
 
 "Since the shared checkpoint":
+- a branch (`run.branch_from`, its log has a `run` "branch" record): its log holds
+  its parent's records up to the checkpoint; the tokens after the branch point are
+  new, the tokens up to it are shared (plus, if the parent itself started from a
+  `checkpoint:` init, that checkpoint's tokens);
 - a run whose config has `model.init = "checkpoint:PATH"` branched from a
   checkpoint; everything it trained is new compute, and the checkpoint's own
   tokens (the shared stage 1) are counted once, in `shared_tokens`: the tokens
@@ -17,6 +21,9 @@ over the tokens (FLOPs) of re-training from scratch on all the data.
 - any other run with several stages: its first stage plays the shared
   checkpoint, so the new compute is the tokens of stages 2..K;
 - a one-stage run: all of it.
+
+Stages here are the ones that train: the starting model's stage 0 of a run from a
+trained model (`Timeline.has_initial`) has no tokens and is not counted as a stage.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ class RunView:
     config: dict[str, Any]
     step_tokens: dict[int, int]
     """Training tokens at each logged step (to place a parent's checkpoint)."""
+    branch_tokens: int | None = None
+    """For a branch: training tokens at its parent's checkpoint (the shared part)."""
 
     @property
     def init(self) -> str:
@@ -77,7 +86,7 @@ def final_losses(tl: Timeline, field: str = "loss") -> dict[str, float]:
 
 
 def _trained(view: RunView) -> set[str]:
-    return {d for s in view.timeline.stages for d in s.domains}
+    return {d for s in view.timeline.trained_stages for d in s.domains}
 
 
 def detect_baseline(views: list[RunView], explicit: str | None = None) -> int | None:
@@ -106,7 +115,7 @@ def detect_baseline(views: list[RunView], explicit: str | None = None) -> int | 
     found = []
     for i, v in enumerate(views):
         others = set().union(*(_trained(o) for j, o in enumerate(views) if j != i))
-        if len(v.timeline.stages) == 1 and others and others <= _trained(v):
+        if len(v.timeline.trained_stages) == 1 and others and others <= _trained(v):
             found.append(i)
     if len(found) > 1:
         names = ", ".join(views[i].name for i in found)
@@ -139,8 +148,16 @@ def _checkpoint_tokens(path_text: str, views: list[RunView]) -> int | None:
 def new_compute(view: RunView, views: list[RunView]) -> tuple[int, int | None]:
     """(tokens since the shared checkpoint, tokens of the shared checkpoint)."""
     by_stage = view.compute.tokens_by_stage
+    if view.timeline.has_initial:
+        by_stage = by_stage[1:]
+    init_tokens: int | None = 0
     if view.init.startswith("checkpoint:"):
-        return view.compute.tokens, _checkpoint_tokens(view.init.split(":", 1)[1], views)
+        init_tokens = _checkpoint_tokens(view.init.split(":", 1)[1], views)
+    if view.branch_tokens is not None:
+        shared = None if init_tokens is None else init_tokens + view.branch_tokens
+        return view.compute.tokens - view.branch_tokens, shared
+    if view.init.startswith("checkpoint:"):
+        return view.compute.tokens, init_tokens
     if len(by_stage) >= 2:
         return int(sum(by_stage[1:])), int(by_stage[0])
     return view.compute.tokens, 0

@@ -62,7 +62,7 @@ def _shade_stages(ax: Axes, run: RunSummary, label: bool = True) -> None:
             ax.text(
                 (s.start + s.end) / 2,
                 1.0,
-                f"{k + 1}. {s.name}",
+                f"{run.timeline.number(k)}. {s.name}",
                 transform=ax.get_xaxis_transform(),
                 ha="center",
                 va="bottom",
@@ -173,7 +173,7 @@ def gap_figure(run: RunSummary, colors: dict[str, str]) -> Figure | None:
                 )
         ax.set_xlim(lo, hi)
         ax.margins(y=0.15)
-        ax.set_title(f"into stage {k + 1}: {s.name}", loc="left")
+        ax.set_title(f"into stage {tl.number(k)}: {s.name}", loc="left")
         ax.set_xlabel("training tokens")
         ax.xaxis.set_major_formatter(_kilo)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8.5)
@@ -208,7 +208,7 @@ def matrix_figure(run: RunSummary) -> Figure:
                 i, k, text, ha="center", va="center", fontsize=9, color="white" if dark else "black"
             )
     ax.set_xticks(range(d_n), r.domains)
-    ax.set_yticks(range(k_n), [f"{k + 1}. {n}" for k, n in enumerate(r.stages)])
+    ax.set_yticks(range(k_n), [f"{run.timeline.number(k)}. {n}" for k, n in enumerate(r.stages)])
     ax.set_xlabel("evaluated domain")
     ax.set_ylabel("end of stage")
     ax.set_title(f"{run.name}: loss matrix R[k][i]", loc="left")

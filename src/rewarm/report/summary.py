@@ -43,6 +43,7 @@ class RunSummary:
             compute=self.compute,
             config=self.log.config,
             step_tokens={t.step: t.tokens for t in self.log.trains},
+            branch_tokens=None if self.log.branch is None else self.log.branch.tokens,
         )
 
 

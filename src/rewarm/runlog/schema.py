@@ -141,6 +141,31 @@ class ScheduleChanged:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Branched:
+    """This run branched from another run's checkpoint (`run.branch_from`).
+
+    Written once, when the branch is seeded, right after the parent's records up to
+    that checkpoint (copied verbatim): everything before this line is the parent's
+    history, shared with it; everything after is the branch's own. `step` and `tokens`
+    are the checkpoint's (training tokens the shared part trained)."""
+
+    kind: ClassVar[str] = "run"
+    event: Literal["branch"] = "branch"
+    step: int | None = None
+    tokens: int | None = None
+    parent: str | None = None
+    """The parent's run directory, as the branch's config named it."""
+    checkpoint: str | None = None
+    """The parent's checkpoint directory the branch started from."""
+    parent_fingerprint: str | None = None
+    """The LR plan fingerprint the parent trained with (its checkpoint's)."""
+    fingerprint: str | None = None
+    """The branch's own LR plan fingerprint."""
+    change: str | None = None
+    """One line naming each LR difference from the parent's plan (None: the same)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class NonFinite:
     """A non-finite loss or gradient norm, and what `train.nonfinite` did about it."""
 
@@ -185,7 +210,7 @@ class RunEvent:
     tokens: int | None = None
 
 
-RunRecord = RunStart | ScheduleChanged | NonFinite | RunEnd | RunEvent
+RunRecord = RunStart | ScheduleChanged | Branched | NonFinite | RunEnd | RunEvent
 Record = TrainRecord | EvalRecord | StageRecord | RunRecord
 
 KINDS = ("train", "eval", "stage", "run")
@@ -354,6 +379,16 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
             change=_opt_str(rec, "change"),
             old_fingerprint=_opt_str(rec, "old_fingerprint"),
             new_fingerprint=_opt_str(rec, "new_fingerprint"),
+        )
+    if event == "branch":
+        return Branched(
+            step=step,
+            tokens=tokens,
+            parent=_opt_str(rec, "parent"),
+            checkpoint=_opt_str(rec, "checkpoint"),
+            parent_fingerprint=_opt_str(rec, "parent_fingerprint"),
+            fingerprint=_opt_str(rec, "fingerprint"),
+            change=_opt_str(rec, "change"),
         )
     if event == "nonfinite":
         action = rec.get("action")
