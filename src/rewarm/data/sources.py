@@ -90,8 +90,10 @@ def resolve(source: str | list[str], where: str) -> list[SourceFile]:
     seen: set[Path] = set()
     for spec in specs:
         if spec in builtin.CORPORA:
-            found = builtin.files(spec)
-            files.extend(SourceFile(p, k) for p, k in found if (p, k) not in seen)
+            for p, kind in builtin.files(spec):
+                if p not in seen:
+                    seen.add(p)
+                    files.append(SourceFile(p, kind))
             continue
         if _GLOB_CHARS & set(spec):
             matches = sorted(glob.glob(spec, recursive=True))
@@ -115,7 +117,8 @@ def resolve(source: str | list[str], where: str) -> list[SourceFile]:
 
 
 def stat_list(files: list[SourceFile]) -> list[list[Any]]:
-    """(path, kind, size, mtime_ns) per file: the cheap fingerprint used to spot changes."""
+    """Source stamps: (path, kind, size, mtime_ns) per file, cheap to take; a changed
+    file changes them and so the inputs digest of its domain's shards."""
     out = []
     for f in files:
         paths = sorted(f.path.rglob("*")) if f.path.is_dir() else [f.path]
