@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rewarm import atomic
-from rewarm.evaluation import metrics as m
-from rewarm.evaluation.compare import RunView, compare
-from rewarm.evaluation.timeline import timeline_of
+from rewarm.continual import metrics as m
+from rewarm.continual.compare import RunView, compare
+from rewarm.continual.timeline import timeline_of
 from rewarm.runlog import RunLog, read_run
 
 OLD, NEW = "docs", "code"

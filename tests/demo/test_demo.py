@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from rewarm.cli import main
+from rewarm.continual import metrics as m
+from rewarm.continual.timeline import timeline_of
 from rewarm.demo.arms import ARMS, QUICK, REPLAY_FRACTION
-from rewarm.evaluation import metrics as m
-from rewarm.evaluation.timeline import timeline_of
 from rewarm.runlog import read_run
 
 pytestmark = pytest.mark.timeout(300)
