@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def ensure_tokenizer(
 
     bar = _bar(0, "train bpe tokenizer on a sample", progress, unit="doc")
 
-    def sample() -> Any:
+    def sample() -> Iterator[str]:
         for name, dom in cfg.domains.items():
             budget = min(per_domain, dom.max_bytes) if dom.max_bytes else per_domain
             for text in sources.read_documents(files[name], dom.field, budget, []):

@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import rewarm.data.builtin as builtin
@@ -205,7 +206,7 @@ def _column_values(values: list[Any], rec: FileRecord, where: str) -> Iterator[s
             raise UserError(f"{where}: column values must be strings, got {type(v).__name__}")
 
 
-def _optional(module: str, path: Path) -> Any:
+def _optional(module: str, path: Path) -> ModuleType:
     """Import an optional reader, or say in one line how to install it."""
     try:
         return importlib.import_module(module)
