@@ -293,7 +293,7 @@ def test_tensorboard_sink_mirrors_train_and_eval_scalars_by_tokens():
 def test_the_run_log_imports_without_torch():
     code = (
         "import sys\n"
-        "import rewarm.runlog, rewarm.evaluation.compare, rewarm.laws.curves, rewarm.report.build\n"
+        "import rewarm.runlog, rewarm.continual.compare, rewarm.laws.curves, rewarm.report.build\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

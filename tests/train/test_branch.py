@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from runhelpers import load, one_thread, records, train_losses, write_config
 
 from rewarm import checkpoint
 from rewarm.cli import main
@@ -20,6 +19,7 @@ from rewarm.schedules import StagePlan
 from rewarm.train import branch, distributed
 from rewarm.train.session import open_session
 from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, records, train_losses, write_config
 
 
 def _corpus(cfg) -> Path:

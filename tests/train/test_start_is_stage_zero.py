@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runhelpers import load, one_thread, records, write_config
 
 from rewarm import checkpoint
 from rewarm.cli import main
 from rewarm.report.summary import summarize
 from rewarm.runlog import read_run
 from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, records, write_config
 
 
 def test_checkpoint_init_run_reports_forgetting_against_its_start(finished, tmp_path):

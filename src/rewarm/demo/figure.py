@@ -2,17 +2,17 @@
 
 The report draws each run on its own; this figure puts the arms on one axis per
 domain so the trade-off shows at a glance. Values are the runs' `eval` records as
-arranged by `rewarm.evaluation.timeline` (no smoothing).
+arranged by `rewarm.continual.timeline` (no smoothing).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rewarm import plotting
-from rewarm.evaluation.timeline import timeline_of
+from rewarm.continual.timeline import timeline_of
 from rewarm.runlog import read_run
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def arms_figure(
     domains: tuple[str, str] = ("docs", "code"),
 ) -> Path:
     """Write `out_png` and its SVG (two panels: old, new corpus) in the report's style."""
-    from rewarm.report.plots import save
+    from rewarm.report.drawing import save
 
     with plotting.style(plotting.REPORT_STYLE):
         fig, axes = plotting.subplots(1, 2, figsize=(10, 3.8), sharex=True)
@@ -55,7 +55,7 @@ def _draw(
     shown: dict[str, list[float]] = {old: [], new: []}
     for arm, path in run_dirs.items():
         tl = timeline_of(read_run(path))
-        style = {"color": COLORS.get(arm), "lw": 1.6, "marker": ".", "ms": 3}
+        style: dict[str, Any] = {"color": COLORS.get(arm), "lw": 1.6, "marker": ".", "ms": 3}
         if arm == "retrain":
             style |= {"ls": "--"}
         for ax, domain in zip(axes, domains, strict=True):

@@ -92,7 +92,9 @@ def run_demo(
     for s in seed_list:
         mine = [p for p in plans if p.seed == s]
 
-        def tell(i: int, plan: runner.ArmPlan, tokens: int, elapsed: float, first: int = done):
+        def tell(
+            i: int, plan: runner.ArmPlan, tokens: int, elapsed: float, first: int = done
+        ) -> None:
             if on_arm is not None:
                 on_arm(first + i, plan, sum(p.tokens for p in plans[:first]) + tokens, elapsed)
 

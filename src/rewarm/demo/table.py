@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rewarm import atomic
-from rewarm.evaluation.compare import compare
+from rewarm.continual.compare import compare
 from rewarm.report.summary import RunSummary, summarize
 from rewarm.runlog import read_run
 

@@ -1,6 +1,6 @@
 """The run log, `RUN/metrics.jsonl`: the one owner of that file's format.
 
-`schema` defines a frozen record class per kind (`TrainRecord`, `EvalRecord`,
+`records` defines a frozen record class per kind (`TrainRecord`, `EvalRecord`,
 `StageRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `Branched`,
 `NonFinite`, `RunEnd`) and how each becomes one JSON line and back; `writer` appends records
 (the trainer's `RunLogWriter`, `NullLog` on other ranks, `Sink`s such as the
@@ -12,7 +12,7 @@ torch, nothing from training or analysis.
 """
 
 from rewarm.runlog.reader import METRICS_FILE, RunLog, count_lines, head, read_records, read_run
-from rewarm.runlog.schema import (
+from rewarm.runlog.records import (
     KINDS,
     Branched,
     EvalRecord,

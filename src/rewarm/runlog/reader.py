@@ -1,7 +1,7 @@
 """Read `RUN/metrics.jsonl`: every record of a run (`read_run`), the records of
 some kinds from any log file (`read_records`), and a log's first lines (`head`).
 
-Bad input raises `UserError` naming `FILE:LINE` (see `rewarm.runlog.schema` for
+Bad input raises `UserError` naming `FILE:LINE` (see `rewarm.runlog.records` for
 what is strict and what is lenient).
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rewarm.errors import UserError
-from rewarm.runlog.schema import (
+from rewarm.runlog.records import (
     Branched,
     EvalRecord,
     Record,

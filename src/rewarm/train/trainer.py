@@ -23,6 +23,7 @@ import os
 import shutil
 import time
 
+import numpy as np
 import torch
 
 from rewarm import checkpoint, runconfig
@@ -276,8 +277,8 @@ def _crossed(tokens: int, step_tokens: int, every: int) -> bool:
     return every > 0 and tokens // every > (tokens - step_tokens) // every
 
 
-def _to_device(batch: object, device: torch.device) -> torch.Tensor:
-    x = torch.from_numpy(batch)  # type: ignore[arg-type]  # int64 (rows, seq_len + 1), no copy
+def _to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
+    x = torch.from_numpy(batch)  # int64 (rows, seq_len + 1), no copy
     if device.type == "cuda":
         return x.pin_memory().to(device, non_blocking=True)
     return x

@@ -1,6 +1,6 @@
 """One run's evaluations as a grid: evaluation points x domains, plus its stages.
 
-Every continual-evaluation metric (`rewarm.evaluation.metrics`) reads this
+Every continual-evaluation metric (`rewarm.continual.metrics`) reads this
 grid. It is built from the `eval` and `stage` records of `metrics.jsonl` (and
 the stage mixes of the config in the `run` start record), so the metrics stay
 pure functions of what the trainer logged.

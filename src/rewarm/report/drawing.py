@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rewarm import plotting
-from rewarm.evaluation.compare import new_compute
+from rewarm.continual.compare import new_compute
 from rewarm.report.summary import RunSummary, Study
 from rewarm.report.tables import final_mean
 
@@ -224,7 +224,7 @@ def compute_figure(st: Study) -> Figure:
     use_flops = all(r.compute.flops_per_token for r in st.runs)
     for i, (run, view) in enumerate(zip(st.runs, views, strict=True)):
         since, shared = new_compute(view, views)
-        scale = run.compute.flops_per_token if use_flops else 1.0
+        scale = (run.compute.flops_per_token or 1.0) if use_flops else 1.0
         y = final_mean(run)
         if y is None:
             continue

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from rewarm.continual import compare as cmp
+from rewarm.continual.metrics import compute
+from rewarm.continual.timeline import build_timeline
 from rewarm.errors import UserError
-from rewarm.evaluation import compare as cmp
-from rewarm.evaluation.metrics import compute
-from rewarm.evaluation.timeline import build_timeline
 from rewarm.runlog import EvalRecord, StageRecord
 
 

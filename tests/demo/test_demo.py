@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from rewarm.cli import main
+from rewarm.continual import metrics as m
+from rewarm.continual.timeline import timeline_of
 from rewarm.data.shards import open_domain
 from rewarm.demo.arms import ARMS, QUICK, REPLAY_FRACTION
-from rewarm.evaluation import metrics as m
 from rewarm.evaluation.evaluator import eval_windows
-from rewarm.evaluation.timeline import timeline_of
 from rewarm.runlog import read_run
 
 pytestmark = pytest.mark.timeout(600)  # a shared, loaded CPU; alone it takes ~80 s

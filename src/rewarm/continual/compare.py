@@ -15,7 +15,7 @@ over the tokens (FLOPs) of re-training from scratch on all the data.
 - a run whose config has `model.init = "checkpoint:PATH"` branched from a
   checkpoint; everything it trained is new compute, and the checkpoint's own
   tokens (the shared stage 1) are counted once, in `shared_tokens`: the tokens
-  the checkpoint says it was trained on (`rewarm.checkpoint.trained_tokens`)
+  the checkpoint says it was trained on (`rewarm.checkpoint_state.trained_tokens`)
   while the checkpoint is still there, else the tokens its parent run logged at
   the checkpoint's step when the parent is among the runs compared;
 - any other run with several stages: its first stage plays the shared
@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewarm import checkpoint_state
+from rewarm.continual.metrics import Compute, loss_matrix
+from rewarm.continual.timeline import Timeline
 from rewarm.errors import UserError
-from rewarm.evaluation.metrics import Compute, loss_matrix
-from rewarm.evaluation.timeline import Timeline
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,17 +128,13 @@ def detect_baseline(views: list[RunView], explicit: str | None = None) -> int | 
 
 def _checkpoint_tokens(path_text: str, views: list[RunView]) -> int | None:
     """Training tokens of the checkpoint at `path_text`; None if unknown."""
-    # Imported here: `rewarm.checkpoint` loads torch, which only runs started from a
-    # checkpoint need; the rest of the comparison (and `rewarm report`) stays without.
-    from rewarm import checkpoint
-
     ckpt = Path(path_text)
-    if (ckpt / checkpoint.STATE).is_file():
+    if (ckpt / checkpoint_state.STATE).is_file():
         try:
-            return checkpoint.trained_tokens(ckpt)
+            return checkpoint_state.trained_tokens(ckpt)
         except UserError:  # malformed: the parent's log may still know
             pass
-    step, resolved = checkpoint.step_of(ckpt), ckpt.resolve()
+    step, resolved = checkpoint_state.step_of(ckpt), ckpt.resolve()
     for v in views:
         root = v.path.resolve()
         if step is not None and root in resolved.parents and step in v.step_tokens:

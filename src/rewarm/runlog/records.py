@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
@@ -100,7 +100,7 @@ class StageRecord:
     event: Literal["start", "end"]
     step: int
     tokens: int
-    tokens_by_domain: dict[str, float] | None = field(default=None, metadata=OMIT_NONE)
+    tokens_by_domain: Mapping[str, float] | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -354,7 +354,7 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
     if event == "start" or event == "resume":
         versions, config = rec.get("versions"), rec.get("config")
         return RunStart(
-            event=event,
+            event="start" if event == "start" else "resume",
             step=step,
             tokens=tokens,
             versions=(
@@ -412,7 +412,12 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
     return RunEvent(event=event, step=step, tokens=tokens)
 
 
-_DECODERS = {"train": _train, "eval": _eval, "stage": _stage, "run": _run}
+_DECODERS: dict[str, Callable[[Mapping[str, Any], str], Record]] = {
+    "train": _train,
+    "eval": _eval,
+    "stage": _stage,
+    "run": _run,
+}
 
 
 def decode(rec: object, where: str, kinds: frozenset[str] | None = None) -> Record | None:

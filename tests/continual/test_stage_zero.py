@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from rewarm.evaluation import metrics as m
-from rewarm.evaluation.timeline import build_timeline
+from rewarm.continual import metrics as m
+from rewarm.continual.timeline import build_timeline
 from rewarm.runlog import EvalRecord, StageRecord
 
 # One stage that trains "new" only; "old" is what the starting model already knew.
