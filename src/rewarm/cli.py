@@ -28,6 +28,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "predict": ("predict", "predict the loss curve of a schedule from a fitted law"),
     "plan": ("plan", "rank candidate schedules by predicted final loss"),
     "export": ("export", "write a checkpoint as a Hugging Face model directory"),
+    "merge": ("merge", "merge checkpoints or HF models (linear, task arithmetic, WSM)"),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from rewarm.config import Config, config_from_dict, load_config
 from rewarm.data.replay import validate_replay
+from rewarm.mitigate.spec import validate_stage
 from rewarm.schedules.lr_schedule import validate_spec
 
 
@@ -25,6 +26,7 @@ def check(cfg: Config) -> None:
         validate_spec(st.schedule, st.tokens, where=f"{cfg.source}: stages[{i}].schedule")
         if st.replay:
             validate_replay(st.replay, cfg, i, where=f"{cfg.source}: stages[{i}].replay")
+        validate_stage(cfg, i)  # average, mer, merge
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Config:

@@ -36,6 +36,9 @@ class RunLog:
     path: Path
     """The run directory."""
     evals: list[EvalRecord] = field(default_factory=list)
+    """Evaluations of the model being trained (`weights` None)."""
+    side_evals: list[EvalRecord] = field(default_factory=list)
+    """Evaluations of other weights (averages; docs/mitigations.md), by `weights` label."""
     trains: list[TrainRecord] = field(default_factory=list)
     stages: list[StageRecord] = field(default_factory=list)
     events: list[RunRecord] = field(default_factory=list)
@@ -71,7 +74,7 @@ class RunLog:
 
     def add(self, record: Record) -> None:
         if isinstance(record, EvalRecord):
-            self.evals.append(record)
+            (self.evals if record.weights is None else self.side_evals).append(record)
         elif isinstance(record, TrainRecord):
             self.trains.append(record)
         elif isinstance(record, StageRecord):

@@ -88,6 +88,10 @@ class EvalRecord:
     domain: str
     loss: float
     bits_per_byte: float | None = None
+    weights: str | None = field(default=None, metadata=OMIT_NONE)
+    """Which weights were evaluated: None (left out) = the model being trained; else the
+    label of another set (an average: "uniform", "ema", "wsm-SHAPE"; "trained": the model
+    before a stage's end put an average or merge in its place; docs/mitigations.md)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -326,6 +330,7 @@ def _eval(rec: Mapping[str, Any], where: str) -> EvalRecord:
         domain=domain,
         loss=_number(rec, "loss", where),  # NaN reads as "not evaluated", inf stays inf
         bits_per_byte=_opt_number(rec, "bits_per_byte", where),
+        weights=weights if isinstance(weights := rec.get("weights"), str) else None,
     )
 
 

@@ -29,6 +29,7 @@ from rewarm.data.mixture import MixtureSampler
 from rewarm.data.shards import DomainData
 from rewarm.data.tokenizer import Tokenizer
 from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator, device_autocast
+from rewarm.mitigate.stage import StageMitigation
 from rewarm.model.accounting import ModelStats, model_stats
 from rewarm.model.hf import build_model
 from rewarm.model.peak_flops import peak_flops
@@ -111,6 +112,8 @@ class Session:
     """Seconds per phase of the loop (the loop starts a fresh one)."""
     startup_seconds: float = 0.0
     """Wall seconds `open_session` took (data, model, optimizer, restored state)."""
+    mitigation: StageMitigation | None = None
+    """The current stage's average / MER / merge (`rewarm.mitigate.stage`), if it has any."""
 
     @property
     def ckpt_root(self) -> Path:

@@ -50,8 +50,11 @@ class TensorBoardSink:
             self._scalar("train/grad_norm", record.grad_norm, record.tokens)
             self._scalar("train/tokens_per_s", record.tokens_per_s, record.tokens)
         elif isinstance(record, EvalRecord):
-            self._scalar(f"eval/{record.domain}/loss", record.loss, record.tokens)
-            self._scalar(f"eval/{record.domain}/bits_per_byte", record.bits_per_byte, record.tokens)
+            group = "eval" if record.weights is None else f"eval-{record.weights}"
+            self._scalar(f"{group}/{record.domain}/loss", record.loss, record.tokens)
+            self._scalar(
+                f"{group}/{record.domain}/bits_per_byte", record.bits_per_byte, record.tokens
+            )
 
     def close(self) -> None:
         self._tb.close()

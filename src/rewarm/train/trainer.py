@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ import torch
 from rewarm import checkpoint, runconfig
 from rewarm.config import Config
 from rewarm.config.derived import eval_interval, micro_batch_rows
+from rewarm.evaluation.evaluator import DomainEval
+from rewarm.mitigate import stage as mitigation
+from rewarm.mitigate.tensors import swapped
 from rewarm.runlog import EvalRecord, NonFinite, Record, RunEnd, StageRecord, TrainRecord
 from rewarm.schedules.torch_adapter import apply_lr
 from rewarm.train import branch, cpu_memory, distributed, optim, runlock
@@ -66,6 +70,7 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
         try:
             s = open_session(cfg, env, progress=progress)
             try:
+                s.mitigation = _restored_mitigation(s)
                 loop(s)
             finally:
                 s.progress.close()
@@ -92,6 +97,10 @@ def loop(s: Session) -> None:
         with clock.phase("step"):
             lr = apply_lr(s.optimizer, s.plan, s.position())
             result = one_step(s, tokens)
+            if s.mitigation is not None:  # snapshots for an average, Reptile steps
+                s.mitigation.after_step(
+                    s.model, (st.stage_step + 1) * t.batch_tokens, t.batch_tokens
+                )
         st.step, st.stage_step = st.step + 1, st.stage_step + 1
         st.tokens += t.batch_tokens
         busy += time.perf_counter() - tick
@@ -175,6 +184,9 @@ def begin_stage(s: Session) -> None:
             stage=stage.name, index=st.stage, event="start", step=st.step, tokens=st.tokens
         ),
     )
+    s.mitigation = mitigation.for_stage(s.cfg, st.stage)
+    if s.mitigation is not None:
+        s.mitigation.start(s.model)
     evaluate(s)
     st.stage_started = True
 
@@ -182,7 +194,9 @@ def begin_stage(s: Session) -> None:
 def end_stage(s: Session) -> None:
     """Evaluation, the `stage` end record, and a checkpoint that is always kept."""
     st, stage = s.state, s.cfg.stages[s.state.stage]
+    finish_mitigation(s)
     evaluate(s)
+    s.mitigation = None
     emit(
         s,
         StageRecord(
@@ -204,8 +218,20 @@ def evaluate(s: Session) -> None:
     if s.last_eval is None or s.last_eval[0] != st.step:
         with s.clock.phase("eval"):
             s.last_eval = (st.step, s.evaluator.evaluate(s.model))
+    emit_evals(s, s.last_eval[1])
+    for label, weights in s.mitigation.side_weights() if s.mitigation is not None else ():
+        results = s.last_eval[1]  # weights None: the same as the model's
+        if weights is not None:
+            with s.clock.phase("eval"), swapped(s.model, weights):
+                results = s.evaluator.evaluate(s.model)
+        emit_evals(s, results, weights=label)
+
+
+def emit_evals(s: Session, results: list[DomainEval], weights: str | None = None) -> None:
+    """One `eval` record per domain; `weights` labels weights other than the model's."""
+    st = s.state
     name = s.cfg.stages[min(st.stage, len(s.cfg.stages) - 1)].name
-    for r in s.last_eval[1]:
+    for r in results:
         emit(
             s,
             EvalRecord(
@@ -215,8 +241,29 @@ def evaluate(s: Session) -> None:
                 domain=r.domain,
                 loss=r.loss,
                 bits_per_byte=r.bits_per_byte,
+                weights=weights,
             ),
         )
+
+
+def finish_mitigation(s: Session) -> None:
+    """A stage's end with an average or merge put in place (`apply_at_end`, `merge`): the
+    trained model is evaluated as "trained", then replaced (docs/mitigations.md)."""
+    if s.mitigation is None or not s.mitigation.replaces:
+        return
+    with s.clock.phase("eval"):
+        trained = s.evaluator.evaluate(s.model)
+    emit_evals(s, trained, weights=mitigation.TRAINED)
+    s.mitigation.finish(s.model)
+    s.mitigation, s.last_eval = None, None
+
+
+def _restored_mitigation(s: Session) -> mitigation.StageMitigation | None:
+    """The current stage's average / MER / merge state when resuming mid-stage."""
+    st = s.state
+    if st.stage >= len(s.cfg.stages) or not st.stage_started:
+        return None
+    return mitigation.restore(s.cfg, st.stage, s.model, checkpoint.latest(s.ckpt_root))
 
 
 def save_checkpoint(s: Session, *, stage_end: bool) -> None:
@@ -224,6 +271,14 @@ def save_checkpoint(s: Session, *, stage_end: bool) -> None:
         model_state, opt_state = distributed.full_state(
             s.model, s.optimizer, s.env, s.cfg.train.fsdp and s.env.distributed
         )
+        m = s.mitigation
+        extra = m.full_tensors() if m is not None else None  # a collective under FSDP
+
+        def write_extra(d: Path) -> None:
+            shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER)
+            if m is not None and extra is not None:
+                mitigation.save(d, extra, m.meta())
+
         if s.env.is_main:
             s.state.metrics_lines = s.log.lines
             checkpoint.save(
@@ -234,7 +289,7 @@ def save_checkpoint(s: Session, *, stage_end: bool) -> None:
                 optimizer_state=opt_state,
                 state=checkpoint_state(s, stage_end=stage_end),
                 keep=s.cfg.checkpoint.keep,
-                extra=lambda d: shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER),
+                extra=write_extra,
             )
         distributed.barrier(s.env)
 
