@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from rewarm.mitigate.spec import AverageSpec
-from rewarm.mitigate.tensors import Weights, snapshot
+from rewarm.mitigate.tensors import Weights, local, parameters, snapshot
 from rewarm.mitigate.wsm import merge_weights
 
 
@@ -44,8 +44,9 @@ class WeightAverage:
             if self.ema is None:
                 self.ema = snapshot(model)
                 return
-            for name, p in model.named_parameters():
-                self.ema[name].mul_(self.spec.decay).add_(p.detach(), alpha=1 - self.spec.decay)
+            for name, p in parameters(model):
+                theta = local(p.detach())
+                self.ema[name].mul_(self.spec.decay).add_(theta, alpha=1 - self.spec.decay)
             return
         self.window.append(snapshot(model))
         del self.window[: -self.spec.last]

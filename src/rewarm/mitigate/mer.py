@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import torch
 
-from rewarm.mitigate.tensors import Weights, snapshot
+from rewarm.mitigate.tensors import Weights, local, parameters, snapshot
 
 
 @torch.no_grad()
 def interpolate(model: torch.nn.Module, start: Weights, weight: float) -> None:
     """theta <- start + weight * (theta - start), in place (exact at weight 0 and 1)."""
-    for name, p in model.named_parameters():
-        p.copy_(torch.lerp(start[name], p.detach(), weight))
+    for name, p in parameters(model):
+        theta = local(p.detach())
+        theta.copy_(torch.lerp(start[name], theta, weight))
 
 
 class Reptile:

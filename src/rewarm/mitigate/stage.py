@@ -98,12 +98,12 @@ class StageMitigation:
             groups["base"] = self.base
         return groups
 
-    def full_tensors(self) -> dict[str, torch.Tensor]:
+    def full_tensors(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
         """Everything to save, unsharded on the CPU (a collective under FSDP2)."""
         return {
             f"{group}/{name}": t
             for group, weights in self._groups().items()
-            for name, t in full(weights).items()
+            for name, t in full(weights, model).items()
         }
 
     def meta(self) -> dict[str, int]:

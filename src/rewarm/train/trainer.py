@@ -272,7 +272,7 @@ def save_checkpoint(s: Session, *, stage_end: bool) -> None:
             s.model, s.optimizer, s.env, s.cfg.train.fsdp and s.env.distributed
         )
         m = s.mitigation
-        extra = m.full_tensors() if m is not None else None  # a collective under FSDP
+        extra = m.full_tensors(s.model) if m is not None else None  # a collective under FSDP
 
         def write_extra(d: Path) -> None:
             shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER)
