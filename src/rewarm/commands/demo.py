@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from rewarm.demo.arms import ARMS
+    from rewarm.demo.mitigation_arms import ARMS as OPTIONAL
 
     p.add_argument(
         "--quick",
@@ -70,7 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="ARM",
         default=None,
-        help=f"arms to run, space- or comma-separated (default: all of {', '.join(ARMS)})",
+        help=f"arms to run, space- or comma-separated (default: all of {', '.join(ARMS)}; "
+        f"optional: {', '.join(OPTIONAL)}, see docs/mitigations.md)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
     p.add_argument(
@@ -97,6 +99,7 @@ def _source_text(source: str | list[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from rewarm.demo import arms as arms_mod
+    from rewarm.demo import mitigation_arms
     from rewarm.demo.run import plan_all, run_demo
     from rewarm.demo.runner import check_arms
     from rewarm.demo.settings import load_settings
@@ -128,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     def on_arm(i: int, plan: ArmPlan, done: int, elapsed: float) -> None:
         how = f"from {plan.branch_of}'s stage-1 checkpoint, " if plan.branch_of else ""
         seed = f", seed {plan.seed}" if len(seed_list) > 1 else ""
-        text = arms_mod.DESCRIPTIONS[plan.arm].format(old=old, new=new)
+        text = {**arms_mod.DESCRIPTIONS, **mitigation_arms.DESCRIPTIONS}[plan.arm]
+        text = text.format(old=old, new=new)
         _say(
             f"[arm {i + 1}/{len(plans)}] {plan.arm}{seed}: {text}\n"
             f"    {how}trains {plan.tokens:,} tokens; demo: {done:,}/{total:,} tokens "

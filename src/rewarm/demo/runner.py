@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from rewarm import runconfig
 from rewarm.config import Config
 from rewarm.demo import arms as arms_mod
+from rewarm.demo import mitigation_arms
 from rewarm.demo.arms import Layout
 from rewarm.demo.settings import DemoSettings
 from rewarm.errors import UserError
@@ -48,12 +49,17 @@ class ArmPlan:
     """Training tokens the demo spends on this arm (a branch: stage 2 only)."""
 
 
+KNOWN: tuple[str, ...] = arms_mod.ARMS + mitigation_arms.ARMS
+"""The default arms, then the optional ones (`rewarm.demo.mitigation_arms`)."""
+BRANCHING: tuple[str, ...] = arms_mod.BRANCHING + mitigation_arms.ARMS
+
+
 def check_arms(arms: Sequence[str]) -> list[str]:
     """The chosen arms in the canonical order; `UserError` naming an unknown one."""
-    unknown = [a for a in arms if a not in arms_mod.ARMS]
+    unknown = [a for a in arms if a not in KNOWN]
     if unknown:
-        raise UserError(f"--arms: unknown arm {unknown[0]!r} (known: {', '.join(arms_mod.ARMS)})")
-    return [a for a in arms_mod.ARMS if a in arms]
+        raise UserError(f"--arms: unknown arm {unknown[0]!r} (known: {', '.join(KNOWN)})")
+    return [a for a in KNOWN if a in arms]
 
 
 def plan_arms(
@@ -61,14 +67,13 @@ def plan_arms(
 ) -> list[ArmPlan]:
     """Configs in the canonical arm order; the first branching arm hosts stage 1."""
     chosen = check_arms(arms)
-    host = next((a for a in chosen if a in arms_mod.BRANCHING), None)
+    host = next((a for a in chosen if a in BRANCHING), None)
     size = settings.size
     plans = []
     for arm in chosen:
-        branch = host if arm in arms_mod.BRANCHING and arm != host else None
-        raw = arms_mod.arm_config(
-            arm, where, seed, size, old=settings.old, new=settings.new, branch_of=branch
-        )
+        branch = host if arm in BRANCHING and arm != host else None
+        build = mitigation_arms.arm_config if arm in mitigation_arms.ARMS else arms_mod.arm_config
+        raw = build(arm, where, seed, size, old=settings.old, new=settings.new, branch_of=branch)
         cfg = runconfig.from_dict(raw, source=f"demo arm {arm}")
         tokens = sum(st.tokens for st in cfg.stages) - (size.stage1_tokens if branch else 0)
         plans.append(ArmPlan(arm=arm, seed=seed, cfg=cfg, branch_of=branch, tokens=tokens))
