@@ -285,3 +285,21 @@ def test_resume_under_another_world_size(tmp_path):
     for whole, a, b in zip(expected, *halves, strict=True):
         assert np.array_equal(np.concatenate([a.tokens, b.tokens]), whole.tokens)
         assert a.domains + b.domains == whole.domains
+
+
+def test_epochs_by_domain_count_windows_drawn_over_windows_held(tmp_path):
+    """Repetition per stage: rows drawn (replay included) / the domain's windows."""
+    sizes = {"a": 801, "b": 1601, "c": 4001, "d": 801}
+    domains = {k: fake_domain(k, n, OFFSETS[k]) for k, n in sizes.items()}
+    cfg = _cfg(tmp_path, {"fraction": 0.25}, steps=(30, 30, 40))
+    sampler = MixtureSampler(cfg, domains)
+    _drive(sampler, 100)
+    windows = {k: (n - 1) // SEQ for k, n in sizes.items()}
+    for s in range(3):
+        tokens, epochs = sampler.tokens_by_domain(s), sampler.epochs_by_domain(s)
+        assert set(epochs) == set(tokens)
+        for d, t in tokens.items():
+            assert epochs[d] == pytest.approx(t / SEQ / windows[d], abs=1e-6)
+    # Stage 0 drew 30 x 40 rows, 70% from a (100 windows) and 30% from b (200).
+    assert sampler.epochs_by_domain(0) == pytest.approx({"a": 8.4, "b": 1.8}, abs=0.02)
+    assert set(sampler.epochs_by_domain(2)) == {"a", "b", "c", "d"}  # replay counted

@@ -287,3 +287,21 @@ def test_the_run_log_imports_without_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_stage_end_epochs_by_domain_round_trip_and_stay_optional(tmp_path):
+    end = StageRecord(
+        stage="b", index=1, event="end", step=9, tokens=1152,
+        tokens_by_domain={"x": 96, "y": 288}, epochs_by_domain={"x": 0.25, "y": 1.5},
+    )  # fmt: skip
+    assert json.loads(encode(end))["epochs_by_domain"] == {"x": 0.25, "y": 1.5}
+    (tmp_path / "m.jsonl").write_text(encode(end) + "\n")
+    assert read_records(tmp_path / "m.jsonl") == [end]
+    old = {"kind": "stage", "stage": "a", "index": 0, "event": "end", "step": 6, "tokens": 768}
+    (tmp_path / "old.jsonl").write_text(json.dumps(old) + "\n")
+    (back,) = read_records(tmp_path / "old.jsonl")
+    assert back.epochs_by_domain is None and "epochs_by_domain" not in encode(back)
+    bad = {**old, "epochs_by_domain": {"x": "lots"}}
+    (tmp_path / "bad.jsonl").write_text(json.dumps(bad) + "\n")
+    with pytest.raises(UserError, match="bad.jsonl:1"):
+        read_records(tmp_path / "bad.jsonl")

@@ -25,6 +25,9 @@ FixedDevice = Literal["auto", "cpu", "cuda"]
 Device = FixedDevice | str
 """"auto", "cpu", "cuda", or "cuda:N" (checked by the train section)."""
 NonFinite = Literal["skip", "stop"]
+DomainFormat = Literal["text", "megatron", "flat", "hf-tokens"]
+""""text" is read as documents and tokenized; the others are token ids made elsewhere."""
+TokenDtype = Literal["", "uint8", "uint16", "int16", "uint32", "int32", "int64"]
 OptimizerState = Literal["keep", "reset"]
 
 NOT_A_KEY = {"toml": False}
@@ -52,6 +55,10 @@ class ModelSection:
     """Keys of the Hugging Face model config to override (scratch only)."""
     trust_remote_code: bool = False
     """Allow a Hugging Face model directory to run its own Python code. Off by default."""
+    extend_vocab: bool = False
+    """When the tokenizer has more ids than the model has token embeddings (a tokenizer
+    with added tokens), grow the embeddings and the LM head to fit, new rows set to the
+    mean of the old ones (`rewarm.model.vocab`), instead of refusing the run."""
 
 
 @dataclass(kw_only=True)
@@ -73,16 +80,33 @@ class DataSection:
     heldout_min_tokens: int = 16384
     """The held-out split grows past the fraction until it has at least this many tokens."""
     workers: int = 0
-    """Tokenizer processes; 0 means one per CPU core."""
+    """Tokenizer processes for `prepare` (each encodes batches with the fast tokenizer);
+    0 means one per CPU core."""
 
 
 @dataclass(kw_only=True)
 class DomainSection:
     source: str | list[str]
     """Built-in corpus ("python-docs", "python-code"), or paths/globs of text, .jsonl,
-    .parquet files or a `datasets` directory saved with `save_to_disk`."""
+    .parquet files or a `datasets` directory saved with `save_to_disk`; with a token
+    `format`, the token files (see docs/data.md)."""
+    format: DomainFormat = "text"
+    """How `source` is read: "text" (documents, tokenized by `prepare`), or token ids
+    another tool wrote, copied without re-tokenizing: "megatron" (a Megatron-LM or
+    GPT-NeoX indexed dataset, PREFIX.bin + PREFIX.idx), "flat" (a raw array of ids in
+    `dtype`, documents ended by the tokenizer's eos id, as nanoGPT writes them) or
+    "hf-tokens" (a `datasets` directory or .parquet files with a column of id lists)."""
     field: str = "text"
-    """Text field for .jsonl, column for .parquet and `datasets` directories."""
+    """Text field for .jsonl, column for .parquet and `datasets` directories; with
+    format = "hf-tokens" the column of token ids ("text", the default, means
+    "input_ids")."""
+    dtype: TokenDtype = ""
+    """Integer type of the ids in a "flat" file (required there, e.g. "uint16"); with
+    "megatron", checked against the type the index declares; unused otherwise."""
+    tokenizer: str = ""
+    """Token formats (required there): the tokenizer the ids came from, "byte" or
+    "hf:PATH". It must be [tokenizer] itself or one that [tokenizer] extends (every
+    token keeps its id), and the ids must fit its vocabulary."""
     max_bytes: int = 0
     """Read at most this many bytes of text from the source (0 = all)."""
     max_epochs: float = 10.0
@@ -118,6 +142,10 @@ class TrainSection:
     """Write a `train` record every N optimizer steps."""
     tensorboard: bool = False
     """Also write TensorBoard event files (needs the `tensorboard` package)."""
+    document_mask: bool = False
+    """In a packed window, a token attends only to earlier tokens of its own document
+    and positions restart at each document (Megatron's reset_attention_mask and
+    reset_position_ids); documents end at the eos token. Evaluation does the same."""
 
 
 @dataclass(kw_only=True)

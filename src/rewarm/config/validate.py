@@ -83,6 +83,38 @@ def check_domains(cfg: Config) -> None:
         )
         _require(dom.max_bytes >= 0, cfg, f"domains.{name}.max_bytes", "must be >= 0")
         _require(dom.max_epochs > 0, cfg, f"domains.{name}.max_epochs", "must be > 0")
+        _check_domain_format(cfg, name)
+
+
+def _check_domain_format(cfg: Config, name: str) -> None:
+    """`format` and the keys that only token formats use (`dtype`, `tokenizer`)."""
+    dom, key = cfg.domains[name], f"domains.{name}"
+    if dom.format == "text":
+        for field, value in (("dtype", dom.dtype), ("tokenizer", dom.tokenizer)):
+            _require(
+                not value,
+                cfg,
+                f"{key}.{field}",
+                'applies to token formats only (format = "megatron", "flat" or "hf-tokens")',
+            )
+        return
+    _require(
+        dom.tokenizer == "byte" or dom.tokenizer.startswith("hf:"),
+        cfg,
+        f"{key}.tokenizer",
+        f'must name the tokenizer the ids of format = "{dom.format}" came from: '
+        f'"byte" or "hf:PATH", got {dom.tokenizer!r}',
+    )
+    _require(
+        dom.max_bytes == 0,
+        cfg,
+        f"{key}.max_bytes",
+        f'counts bytes of text; it does not apply to format = "{dom.format}"',
+    )
+    if dom.format == "flat":
+        _require(bool(dom.dtype), cfg, f"{key}.dtype", 'is required with format = "flat"')
+    elif dom.format == "hf-tokens":
+        _require(not dom.dtype, cfg, f"{key}.dtype", 'is unused with format = "hf-tokens"')
 
 
 _DEVICES = typing.get_args(FixedDevice)

@@ -312,6 +312,16 @@ class MixtureSampler:
         """Training tokens (seq_len per row, all ranks, replay included) per domain so far."""
         return {self.names[d]: int(t) for d, t in enumerate(self.tokens[stage]) if t}
 
+    def epochs_by_domain(self, stage: int) -> dict[str, float]:
+        """Epochs of each domain's training tokens drawn in `stage` so far: rows drawn
+        (replay included) / the domain's windows W. 1.0 means every training token was
+        a target once in this stage; the stages' values add up to the run's repetition."""
+        return {
+            self.names[d]: round(int(t) / self.seq_len / self.windows[d], 6)
+            for d, t in enumerate(self.tokens[stage])
+            if t
+        }
+
     def _layout(self) -> dict[str, Any]:
         return {
             "seed": self.seed,

@@ -22,7 +22,7 @@ Conventions (see docs/metrics.md):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,8 @@ class Stage:
     domains: tuple[str, ...]
     complete: bool
     tokens_by_domain: Mapping[str, float]
+    epochs_by_domain: Mapping[str, float] = field(default_factory=dict)
+    """Epochs of each domain's training tokens the stage drew (empty in older logs)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,6 +217,7 @@ def _build_stages(
                 domains=domains,
                 complete=complete,
                 tokens_by_domain=dict(by_domain),
+                epochs_by_domain=dict((en.epochs_by_domain or {}) if en is not None else {}),
             )
         )
     return tuple(stages)

@@ -117,6 +117,9 @@ def render(st: Study, figures: list[SavedFigure]) -> str:
         if r.gaps:
             parts.append(tb.to_html(tb.gap_table(r)))
         parts.append(tb.to_html(tb.compute_table(r)))
+        rep = tb.repetition_table(r)
+        if rep is not None:
+            parts.append(tb.to_html(rep))
         parts += _figures(by_id, others, r.name)
         parts.append("</section>")
     parts.append(

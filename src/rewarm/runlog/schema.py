@@ -92,7 +92,8 @@ class EvalRecord:
 
 @dataclass(frozen=True, kw_only=True)
 class StageRecord:
-    """Start or end of a stage; `tokens_by_domain` (replay included) on "end" only."""
+    """Start or end of a stage; `tokens_by_domain` and `epochs_by_domain` (replay
+    included) on "end" only."""
 
     kind: ClassVar[str] = "stage"
     stage: str
@@ -101,6 +102,9 @@ class StageRecord:
     step: int
     tokens: int
     tokens_by_domain: dict[str, float] | None = field(default=None, metadata=OMIT_NONE)
+    epochs_by_domain: dict[str, float] | None = field(default=None, metadata=OMIT_NONE)
+    """Epochs of each domain's training tokens the stage drew: tokens_by_domain / the
+    domain's training tokens (windows x seq_len). Older logs have none."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -308,19 +312,24 @@ def _stage(rec: Mapping[str, Any], where: str) -> StageRecord:
     event = rec.get("event")
     if event != "start" and event != "end":
         raise UserError(f"{where}: stage event must be 'start' or 'end', got {event!r}")
-    by_domain = rec.get("tokens_by_domain")
-    if by_domain is not None and not isinstance(by_domain, dict):
-        raise UserError(f"{where}: tokens_by_domain must be an object")
     return StageRecord(
         stage=str(rec.get("stage", "")),
         index=_integer(rec, "index", where),
         event=event,
         step=_integer(rec, "step", where),
         tokens=_integer(rec, "tokens", where),
-        tokens_by_domain=(
-            None if by_domain is None else {str(k): float(v) for k, v in by_domain.items()}
-        ),
+        tokens_by_domain=_by_domain(rec, "tokens_by_domain", where),
+        epochs_by_domain=_by_domain(rec, "epochs_by_domain", where),
     )
+
+
+def _by_domain(rec: Mapping[str, Any], key: str, where: str) -> dict[str, float] | None:
+    value = rec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: {key} must be an object")
+    return {str(k): _number(value, k, f"{where}: {key}") for k in value}
 
 
 def _run(rec: Mapping[str, Any], where: str) -> RunRecord:

@@ -29,6 +29,7 @@ from rewarm.data.mixture import MixtureSampler
 from rewarm.data.shards import DomainData
 from rewarm.data.tokenizer import Tokenizer
 from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator, device_autocast
+from rewarm.model import packing
 from rewarm.model.accounting import ModelStats, model_stats
 from rewarm.model.hf import build_model
 from rewarm.runlog import METRICS_FILE, NullLog, RunLogWriter, RunStart, ScheduleChanged, Sink
@@ -189,14 +190,21 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     ckpt = checkpoint.latest(cfg.run_dir / "checkpoints")
     saved = checkpoint.read_state(ckpt) if ckpt is not None else None
 
-    model = build_model(cfg, tok.vocab_size, getattr(tok, "eos_id", None))
+    model = build_model(cfg, tok.vocab_size, getattr(tok, "eos_id", None), tokenizer=tok)
+    document_eos = tok.eos_id if t.document_mask else None
+    if document_eos is not None:
+        packing.check_model(
+            model, document_eos, tok.vocab_size, f"{cfg.source}: train.document_mask"
+        )
     if saved is not None:
         checkpoint.assign_weights(model, checkpoint.load_weights(ckpt), str(ckpt))
     stats = model_stats(model, t.seq_len)
     model_config_json = model.config.to_json_string()
     model.to(env.device)
     wrapped = distributed.wrap(model, env, t.fsdp)
-    forward = loss_module(wrapped, compile=t.compile, distributed=env.distributed)
+    forward = loss_module(
+        wrapped, compile=t.compile, distributed=env.distributed, document_eos=document_eos
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = optim.build_optimizer(model, t, env.device)
     if saved is not None:

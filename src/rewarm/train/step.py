@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from rewarm.model.packing import document_positions
+
 
 @dataclass(frozen=True)
 class StepResult:
@@ -31,9 +33,18 @@ class StepResult:
     """False when the update was skipped for a non-finite loss or gradient."""
 
 
-def micro_batch_loss(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """Summed next-token cross-entropy (nats) of `tokens` (rows, seq_len + 1)."""
-    logits = model(input_ids=tokens[:, :-1]).logits  # (rows, seq, vocab)
+def micro_batch_loss(
+    model: torch.nn.Module, tokens: torch.Tensor, document_eos: int | None = None
+) -> torch.Tensor:
+    """Summed next-token cross-entropy (nats) of `tokens` (rows, seq_len + 1); with
+    `document_eos`, attention stays inside each document (`rewarm.model.packing`)."""
+    inputs = tokens[:, :-1]
+    if document_eos is None:
+        logits = model(input_ids=inputs).logits  # (rows, seq, vocab)
+    else:
+        logits = model(
+            input_ids=inputs, position_ids=document_positions(inputs, document_eos)
+        ).logits
     return F.cross_entropy(logits.flatten(0, 1).float(), tokens[:, 1:].flatten(), reduction="sum")
 
 
@@ -48,26 +59,36 @@ class NextTokenLoss(torch.nn.Module):
     docs/performance.md.
     """
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, document_eos: int | None = None) -> None:
         super().__init__()
         self.model = model
+        self.document_eos = document_eos
+        """The end-of-document id under `train.document_mask`, else None."""
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return micro_batch_loss(self.model, tokens)
+        if self.document_eos is None:
+            return micro_batch_loss(self.model, tokens)
+        return micro_batch_loss(self.model, tokens, self.document_eos)
 
 
-def loss_module(wrapped: torch.nn.Module, *, compile: bool, distributed: bool) -> torch.nn.Module:
+def loss_module(
+    wrapped: torch.nn.Module,
+    *,
+    compile: bool,
+    distributed: bool,
+    document_eos: int | None = None,
+) -> torch.nn.Module:
     """What a training step calls, from the (DDP/FSDP-)wrapped model.
 
     torch.compile covers the loss in one process; under torchrun it covers the
     wrapped model only (the form DDP's and FSDP2's compiled support is built for)
-    and the cross-entropy runs eagerly.
+    and the cross-entropy runs eagerly. `document_eos`: document masking.
     """
     if not compile:
-        return NextTokenLoss(wrapped)
+        return NextTokenLoss(wrapped, document_eos)
     if distributed:
-        return NextTokenLoss(torch.compile(wrapped))  # type: ignore[arg-type]
-    return torch.compile(NextTokenLoss(wrapped))  # type: ignore[return-value]
+        return NextTokenLoss(torch.compile(wrapped), document_eos)  # type: ignore[arg-type]
+    return torch.compile(NextTokenLoss(wrapped, document_eos))  # type: ignore[return-value]
 
 
 def train_step(

@@ -183,6 +183,7 @@ def end_stage(s: Session) -> None:
             step=st.step,
             tokens=st.tokens,
             tokens_by_domain=s.sampler.tokens_by_domain(st.stage),
+            epochs_by_domain=s.sampler.epochs_by_domain(st.stage),
         ),
     )
     st.stage, st.stage_step, st.stage_started = st.stage + 1, 0, False
