@@ -30,12 +30,11 @@ unit, never the documents.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,7 +46,7 @@ from rewarm import atomic
 from rewarm.data import shards, sources
 from rewarm.data import tokenizer as tok_mod
 
-UNIT_BYTES = 16 << 20  # text per unit
+UNIT_BYTES = 4 << 20  # text per unit
 BATCH_BYTES = 1 << 20  # text per encode_batch call
 PARTS = "parts"
 
@@ -140,31 +139,22 @@ _WORKER_TOKENIZER: list[tok_mod.Tokenizer] = []
 
 
 def _init_worker(spec: tuple[Any, ...]) -> None:
+    # The processes are the parallelism: the fast tokenizer encodes on one thread each.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     _WORKER_TOKENIZER[:] = [tok_mod.from_portable(spec)]
 
 
 def _context() -> Any:
-    """Forked workers on Linux: nothing is re-imported (a script that calls `prepare`
-    needs no `__main__` guard) and the tokenizer is rebuilt from its JSON in each;
-    spawned ones elsewhere."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-
-
-@contextlib.contextmanager
-def _one_thread_each() -> Iterator[None]:
-    """While workers run: the processes are the parallelism, so the fast tokenizer
-    encodes on one thread in each (and, set before the fork, it does not warn that a
-    forked process cannot use the parent's thread pool)."""
-    old = os.environ.get("TOKENIZERS_PARALLELISM")
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TOKENIZERS_PARALLELISM", None)
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = old
+    """Workers forked from a fresh server process that imports nothing of the caller's:
+    they stay small (a training process's torch and transformers pages are not shared
+    with them copy-on-write), no thread of the caller is forked, and a script that
+    calls `prepare` needs no `__main__` guard (the server preloads no module). Spawned
+    workers where there is no fork server."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 @dataclass(frozen=True)
@@ -301,7 +291,7 @@ def tokenize(
     """Tokenize a domain's files into part files under `directory`; the units to use, in
     order, and how many were reused from an earlier, interrupted prepare."""
     directory.mkdir(parents=True, exist_ok=True)
-    atomic.remove_stale(directory)  # temporaries of killed writers
+    atomic.remove_stale(directory, only_dead=True)  # temporaries of killed writers
     units = plan_units(files, unit_bytes or UNIT_BYTES)
 
     def task(unit: Unit, limit: int) -> Task:
@@ -312,14 +302,12 @@ def tokenize(
 
     todo = [u for u in units if load(u, 0) is None]
     n_proc = processes(workers, len(todo))
-    with contextlib.ExitStack() as stack:
-        executor: Any = _Inline(tok)
-        if n_proc > 1:
-            stack.enter_context(_one_thread_each())
-            executor = ProcessPoolExecutor(
-                n_proc, mp_context=_context(), initializer=_init_worker, initargs=(tok.portable(),)
-            )
-        return _run(units, executor, n_proc, task, load, max_bytes, tok, on_unit)
+    executor: Any = _Inline(tok)
+    if n_proc > 1:
+        executor = ProcessPoolExecutor(
+            n_proc, mp_context=_context(), initializer=_init_worker, initargs=(tok.portable(),)
+        )
+    return _run(units, executor, n_proc, task, load, max_bytes, tok, on_unit)
 
 
 def _run(

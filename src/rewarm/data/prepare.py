@@ -226,7 +226,7 @@ def build_domain(
     directory = Path(cfg.data_dir) / name
     directory.mkdir(parents=True, exist_ok=True)
     (directory / shards.MANIFEST).unlink(missing_ok=True)  # incomplete until rewritten
-    atomic.remove_stale(directory)  # shards a killed prepare left half-written
+    atomic.remove_stale(directory, only_dead=True)  # what a killed prepare left
     dtype = shards.token_dtype(tok.vocab_size)
     if dom.format == "text":
         text_files: list[sources.SourceFile] = files  # type: ignore[assignment]
