@@ -22,7 +22,7 @@ from typing import Any
 import common
 
 # Run order: cheap first, so a failure shows early; throughput last (the longest).
-BENCHMARKS = ("data", "laws", "overheads", "scaling", "throughput")
+BENCHMARKS = ("data", "laws", "document_mask", "prepare", "overheads", "scaling", "throughput")
 
 
 def run_one(name: str, quick: bool) -> tuple[int, float]:

@@ -294,3 +294,27 @@ def test_declared_tokenizer_must_be_the_runs_or_extended_by_it(tmp_path, capsys)
 )
 def test_token_keys_are_checked(tmp_path, capsys, domain, key):
     assert key in _exit_2(capsys, _toml(tmp_path, domain))
+
+
+def test_hf_tokens_parquet_files_with_a_named_column(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    docs = documents(11, 30)
+    (tmp_path / "pq").mkdir()
+    for i, part in enumerate((docs[:12], docs[12:])):
+        table = pa.table({"ids": pa.array(part, type=pa.list_(pa.int32()))})
+        pq.write_table(table, tmp_path / "pq" / f"{i}.parquet", row_group_size=5)
+    cfg = config(
+        tmp_path,
+        {"p": {"source": str(tmp_path / "pq"), "format": "hf-tokens", "field": "ids",
+               "tokenizer": "byte"}},
+    )  # fmt: skip
+    data = prepare(cfg, progress=False)["p"]
+    assert_exact_split(data, docs)
+    assert [f["kind"] for f in data.manifest["files"]] == ["hf-tokens", "hf-tokens"]
+    bad = config(
+        tmp_path / "bad",
+        {"p": {"source": str(tmp_path / "pq"), "format": "hf-tokens", "tokenizer": "byte"}},
+    )
+    with pytest.raises(UserError, match="no column 'input_ids'.*domains.p.field"):
+        prepare(bad, progress=False)

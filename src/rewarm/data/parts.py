@@ -159,9 +159,12 @@ def _context() -> Any:
 
 @dataclass(frozen=True)
 class Task:
+    """What a worker needs for one unit (only its own files travel)."""
+
     unit: Unit
     limit: int
-    files: list[sources.SourceFile]
+    files: tuple[sources.SourceFile, ...]
+    """The unit's pieces, each file with its `start` and `stop`."""
     field: str
     directory: Path
     dtype: str
@@ -173,7 +176,7 @@ def run_unit(task: Task, tok: tok_mod.Tokenizer | None = None) -> Done:
     """Read, encode and write one unit; its record last."""
     tok = tok if tok is not None else _WORKER_TOKENIZER[0]
     unit, name = task.unit, f"{task.unit.stem}-{task.limit}"
-    files = [replace(task.files[i], start=a, stop=b) for i, a, b in unit.pieces]
+    files = list(task.files)
     records: list[sources.FileRecord] = []
     sizes: list[np.ndarray] = []
     out = shards.TokenWriter(task.directory / f"{name}.bin", np.dtype(task.dtype))
@@ -295,7 +298,8 @@ def tokenize(
     units = plan_units(files, unit_bytes or UNIT_BYTES)
 
     def task(unit: Unit, limit: int) -> Task:
-        return Task(unit, limit, files, field, directory, dtype.name, tok.eos_id, fingerprint)
+        pieces = tuple(replace(files[i], start=a, stop=b) for i, a, b in unit.pieces)
+        return Task(unit, limit, pieces, field, directory, dtype.name, tok.eos_id, fingerprint)
 
     def load(unit: Unit, limit: int) -> Done | None:
         return _load(directory, unit, limit, fingerprint, dtype)

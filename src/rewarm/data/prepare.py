@@ -180,7 +180,8 @@ def prepare(
     """Build (or reuse) every domain's shards; return {name: DomainData}.
 
     rebuild: rebuild stale shards (with a notice); False refuses them with a UserError.
-    force: rebuild every domain (and retrain the BPE tokenizer) regardless.
+    force: rebuild every domain (and retrain the BPE tokenizer) regardless, reusing no
+    unit an interrupted prepare left (`rewarm.data.parts`).
     """
     if cfg.data.workers > 0:
         # The tokenizers library sizes its thread pool from this on first use.
@@ -209,6 +210,8 @@ def prepare(
         if manifest is not None and not force:
             reason = _stale_reason(manifest, inputs)
             logger.warning("rewarm: %s: shards are stale (%s); rebuilding", directory, reason)
+        if force:  # nothing of an interrupted prepare is reused either
+            shutil.rmtree(directory / parts.PARTS, ignore_errors=True)
         out[name] = build_domain(cfg, name, files[name], tok, inputs, progress)
     return out
 
