@@ -6,7 +6,7 @@ as the corpus grows.
 Corpora: .jsonl files of standard-library documentation and source (the built-in
 `python-docs` and `python-code` documents, repeated with a record number so no two
 records are equal) at three sizes, 24 MiB files: 16, 48 and 144 MiB (quick: 8, 16
-and 32), i.e. 4 to 36 units of work (`rewarm.data.parts.UNIT_BYTES`, 4 MiB). One
+and 32), cut into units of 1-4 MiB (`rewarm.data.parts.unit_size`). One
 byte-level BPE of 8,192 ids, trained once on a sample and saved as a Hugging Face
 tokenizer directory, serves both sides (`tokenizer.kind = "hf:DIR"`).
 

@@ -1,6 +1,8 @@
 """Resumable, parallel tokenization of a text domain into part files.
 
-A domain's files are cut into units of about `UNIT_BYTES`: consecutive small files
+A domain's files are cut into units of about a quarter of a worker's share of the
+domain, between `MIN_UNIT_BYTES` and `UNIT_BYTES` (so that the last units leave
+little idle time, and a unit's overhead stays small): consecutive small files
 together, a large .jsonl file by byte ranges (whole lines), a large .parquet file by
 row groups; a text file, a `datasets` directory and a built-in corpus file are never
 cut. Worker processes (`data.workers`) read a unit's documents, encode them in
@@ -46,7 +48,8 @@ from rewarm import atomic
 from rewarm.data import shards, sources
 from rewarm.data import tokenizer as tok_mod
 
-UNIT_BYTES = 4 << 20  # text per unit
+UNIT_BYTES = 4 << 20  # text per unit, at most
+MIN_UNIT_BYTES = 1 << 20  # ... and at least, unless UNIT_BYTES is smaller
 BATCH_BYTES = 1 << 20  # text per encode_batch call
 PARTS = "parts"
 
@@ -76,6 +79,11 @@ class Done:
     tokens: int
     bytes: int
     records: list[dict[str, Any]]
+
+
+def source_bytes(files: list[sources.SourceFile]) -> int:
+    """Bytes on disk of a domain's files (what the units cover)."""
+    return sum(_size(f) for f in files)
 
 
 def _size(f: sources.SourceFile) -> int:
@@ -145,16 +153,13 @@ def _init_worker(spec: tuple[Any, ...]) -> None:
 
 
 def _context() -> Any:
-    """Workers forked from a fresh server process that imports nothing of the caller's:
-    they stay small (a training process's torch and transformers pages are not shared
-    with them copy-on-write), no thread of the caller is forked, and a script that
-    calls `prepare` needs no `__main__` guard (the server preloads no module). Spawned
-    workers where there is no fork server."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([])
-        return ctx
-    return multiprocessing.get_context("spawn")
+    """Workers forked from a fork server (spawned where there is none): not forked from
+    the caller, so they share none of a training process's threads or torch pages, and
+    start from the server, which imported the caller's `__main__` once. As for any
+    multiprocessing that does not fork the caller, a script that calls `prepare` with
+    more than one worker needs the `if __name__ == "__main__":` guard."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 @dataclass(frozen=True)
@@ -271,6 +276,14 @@ class _Inline:
         pass
 
 
+def unit_size(files: list[sources.SourceFile], workers: int) -> int:
+    """Bytes per unit: a quarter of each worker's share, within the bounds above. The
+    shards do not depend on it (documents are encoded one by one, files cut at line
+    starts), only which units an interrupted prepare can reuse."""
+    share = source_bytes(files) // (4 * processes(workers, 1 << 30))
+    return min(UNIT_BYTES, max(MIN_UNIT_BYTES, share))
+
+
 def processes(workers: int, units: int) -> int:
     """Worker processes for `units` units: `data.workers` (0 = every core), at most one
     per unit; 1 means the main process tokenizes (with the tokenizer's own threads)."""
@@ -295,7 +308,7 @@ def tokenize(
     order, and how many were reused from an earlier, interrupted prepare."""
     directory.mkdir(parents=True, exist_ok=True)
     atomic.remove_stale(directory, only_dead=True)  # temporaries of killed writers
-    units = plan_units(files, unit_bytes or UNIT_BYTES)
+    units = plan_units(files, unit_bytes or unit_size(files, workers))
 
     def task(unit: Unit, limit: int) -> Task:
         pieces = tuple(replace(files[i], start=a, stop=b) for i, a, b in unit.pieces)

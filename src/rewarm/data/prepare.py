@@ -280,8 +280,7 @@ def _build_text(
     dom = cfg.domains[name]
     directory = Path(cfg.data_dir) / name
     part_dir = directory / parts.PARTS
-    total_size = sum(u.size for u in parts.plan_units(files, parts.UNIT_BYTES))
-    bar = _bar(total_size, f"prepare {name}", progress, unit="B")
+    bar = _bar(parts.source_bytes(files), f"prepare {name}", progress, unit="B")
     bar.unit_scale = True
 
     def on_unit(done: parts.Done, size: int) -> None:
