@@ -201,15 +201,31 @@ def _line_of(path: Path, offset: int) -> int:
         return 1 + fh.read(offset).count(b"\n")
 
 
+def _jsonl_lines(f: SourceFile, rec: FileRecord) -> Iterator[tuple[bytes, int]]:
+    """(line, byte offset) of `f`'s lines; a whole file is streamed in 8 MiB blocks and
+    hashed on the way (its `size` and `sha256` are set once it has been read to the end)."""
+    if not f.whole:
+        data, offset = _jsonl_range(f)
+        for raw in data.split(b"\n"):
+            yield raw, offset
+            offset += len(raw) + 1
+        return
+    digest, size, offset, rest = hashlib.sha256(), 0, 0, b""
+    with f.path.open("rb") as fh:
+        while block := fh.read(1 << 23):
+            digest.update(block)
+            size += len(block)
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            for raw in lines:
+                yield raw, offset
+                offset += len(raw) + 1
+    yield rest, offset
+    rec.size, rec.sha256 = size, digest.hexdigest()
+
+
 def _read_jsonl(f: SourceFile, rec: FileRecord, field: str) -> Iterator[str]:
-    if f.whole:
-        data, first = f.path.read_bytes(), 0
-        rec.size, rec.sha256 = len(data), hashlib.sha256(data).hexdigest()
-    else:
-        data, first = _jsonl_range(f)
-    offset = first
-    for raw in data.split(b"\n"):
-        start, offset = offset, offset + len(raw) + 1
+    for raw, start in _jsonl_lines(f, rec):
         if not raw.strip():
             continue
         line, bad = decode(raw)
