@@ -114,13 +114,10 @@ def ensure_tokenizer(
 
 
 def _stats(files: Files) -> list[list[Any]]:
-    return (
-        [f.stat() for f in files]
-        if files and isinstance(files[0], token_sources.TokenFile)
-        else (
-            sources.stat_list(files)  # type: ignore[arg-type]
-        )
-    )
+    """(path, kind, size, mtime) per file: what the inputs fingerprint records."""
+    if files and isinstance(files[0], token_sources.TokenFile):
+        return [f.stat() for f in files]  # type: ignore[union-attr]
+    return sources.stat_list(files)  # type: ignore[arg-type]
 
 
 def _resolve(cfg: Config, name: str) -> Files:
