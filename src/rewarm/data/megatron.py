@@ -33,7 +33,7 @@ from rewarm.errors import UserError
 
 MAGIC = b"MMIDIDX\x00\x00"
 HEADER = struct.Struct("<9sQBQQ")  # magic, version, dtype code, S, D: 34 bytes
-DTYPES = {
+DTYPES: dict[int, np.dtype] = {
     1: np.dtype(np.uint8),
     2: np.dtype(np.int8),
     3: np.dtype(np.int16),
@@ -123,9 +123,8 @@ def open_indexed(prefix: Path) -> IndexedDataset:
     off += 8 * n_seq
     doc_index = raw[off : off + 8 * n_doc].view(np.int64)
     dtype = DTYPES[code]
-    ids = np.memmap(bin_path, dtype=np.uint8, mode="r")
-    usable = ids.size - ids.size % dtype.itemsize
-    ids = ids[:usable].view(dtype)
+    raw_ids = np.memmap(bin_path, dtype=np.uint8, mode="r")
+    ids = raw_ids[: raw_ids.size - raw_ids.size % dtype.itemsize].view(dtype)
     data = IndexedDataset(prefix, dtype, lengths, pointers, doc_index, ids)
     _check(data, idx, bin_path)
     return data

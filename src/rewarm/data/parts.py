@@ -94,8 +94,7 @@ def _size(f: sources.SourceFile) -> int:
 
 def _parquet_cuts(path: Path, unit_bytes: int) -> list[tuple[int, int]]:
     """Row-group ranges of about `unit_bytes` (uncompressed) each."""
-    import pyarrow.parquet as pq
-
+    pq = sources._optional("pyarrow.parquet", path)
     meta = pq.ParquetFile(str(path)).metadata
     cuts, first, size = [], 0, 0
     for i in range(meta.num_row_groups):

@@ -116,7 +116,7 @@ def ensure_tokenizer(
 def _stats(files: Files) -> list[list[Any]]:
     """(path, kind, size, mtime) per file: what the inputs fingerprint records."""
     if files and isinstance(files[0], token_sources.TokenFile):
-        return [f.stat() for f in files]  # type: ignore[union-attr]
+        return [f.stat() for f in files]
     return sources.stat_list(files)  # type: ignore[arg-type]
 
 

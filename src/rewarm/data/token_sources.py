@@ -28,7 +28,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -316,7 +316,19 @@ class _Arrow:
             yield _append_eos(ids, np.cumsum(kept), need, eos)
 
 
-READERS = {"megatron": _Megatron, "flat": _Flat, "hf-tokens": _Arrow}
+class Reader(Protocol):
+    """One token dataset: `scan` its documents' lengths, then stream its ids."""
+
+    def scan(self, eos: int, check: Check) -> Scan: ...
+
+    def chunks(self, eos: int, check: Check) -> Iterator[np.ndarray]: ...
+
+
+READERS: dict[str, Callable[[TokenFile, Any, str], Reader]] = {
+    "megatron": _Megatron,
+    "flat": _Flat,
+    "hf-tokens": _Arrow,
+}
 
 
 # -- building a domain -------------------------------------------------------------------
