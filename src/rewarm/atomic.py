@@ -63,7 +63,7 @@ class AtomicFile:
         fd = os.open(self.tmp, flags, 0o666)  # the umask applies, as for open(path, "w")
         self.file: IO[bytes] = os.fdopen(fd, "wb")
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         return self.file.write(data)
 
     def commit(self) -> Path:

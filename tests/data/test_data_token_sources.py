@@ -5,21 +5,17 @@ refuse a wrong dtype or a vocabulary that does not fit, naming the key."""
 from __future__ import annotations
 
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
-
-from runhelpers import one_thread, records  # noqa: E402
-
-from rewarm import runconfig  # noqa: E402
-from rewarm.cli import main  # noqa: E402
-from rewarm.data import megatron, shards  # noqa: E402
-from rewarm.data.prepare import prepare  # noqa: E402
-from rewarm.errors import UserError  # noqa: E402
+from rewarm import runconfig
+from rewarm.cli import main
+from rewarm.data import megatron, shards
+from rewarm.data.prepare import prepare
+from rewarm.errors import UserError
+from tests.runhelpers import one_thread, records
 
 EOS = 256  # the byte tokenizer's end-of-document id
 

@@ -4,24 +4,18 @@ the same way, and a model that ignores the packed positions is refused."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
-
-from runhelpers import load, one_thread, records, write_config  # noqa: E402
-
-from rewarm.errors import UserError  # noqa: E402
-from rewarm.evaluation.evaluator import Evaluator  # noqa: E402
-from rewarm.model.packing import check_model, document_positions  # noqa: E402
-from rewarm.model.presets import preset_config  # noqa: E402
-from rewarm.train.step import NextTokenLoss  # noqa: E402
-from rewarm.train.trainer import train  # noqa: E402
+from rewarm.errors import UserError
+from rewarm.evaluation.evaluator import Evaluator
+from rewarm.model.packing import check_model, document_positions
+from rewarm.model.presets import preset_config
+from rewarm.train.step import NextTokenLoss
+from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, records, write_config
 
 EOS = 256
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 
-from synthetic_runs import write_run
-
 from rewarm.report import tables as tb
 from rewarm.report.build import build_report
 from rewarm.report.summary import summarize
 from rewarm.runlog import read_run
+from tests.report.synthetic_runs import write_run
 
 
 def _add_epochs(path, epochs: list[dict[str, float]]) -> None:

@@ -134,7 +134,7 @@ class TokenWriter:
         n = len(tokens)
         for i in range(0, n, _WRITE_TOKENS):
             piece = np.ascontiguousarray(tokens[i : i + _WRITE_TOKENS], dtype=self.dtype)
-            self._out.write(memoryview(piece).cast("B"))
+            self._out.write(piece.data.cast("B"))
         self.count += n
 
     def commit(self) -> None:

@@ -18,6 +18,7 @@ grows the model to fit (`rewarm.model.vocab`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -27,6 +28,11 @@ from rewarm.data.tokenizer import Tokenizer
 from rewarm.errors import UserError
 from rewarm.model import vocab
 from rewarm.model.presets import preset_config
+
+if TYPE_CHECKING:  # transformers is imported when a model is built, not on import
+    # Its `PreTrainedModel.to` is wrapped with `functools.wraps`, which mypy does not bind
+    # as a method: the callers' `model.to(...)` carry a type: ignore for that alone.
+    from transformers import PreTrainedModel
 
 
 def resolve_checkpoint_dir(path: str | Path, where: str) -> Path:
@@ -64,7 +70,7 @@ def check_init(cfg: Config) -> None:
 
 def build_model(
     cfg: Config, vocab_size: int, eos_id: int | None = None, tokenizer: Tokenizer | None = None
-) -> torch.nn.Module:
+) -> PreTrainedModel:
     """The model of `cfg.model`, on the CPU in fp32, in train mode; grown to the
     tokenizer's ids under `model.extend_vocab` (`tokenizer` is then required)."""
     from transformers import AutoModelForCausalLM
@@ -100,7 +106,7 @@ def build_model(
     return model
 
 
-def load_hf_dir(path: str | Path, trust_remote_code: bool, where: str) -> torch.nn.Module:
+def load_hf_dir(path: str | Path, trust_remote_code: bool, where: str) -> PreTrainedModel:
     """A local Hugging Face causal LM directory (config.json + weights)."""
     from transformers import AutoModelForCausalLM
 
@@ -121,7 +127,7 @@ def load_hf_dir(path: str | Path, trust_remote_code: bool, where: str) -> torch.
 
 def load_checkpoint_model(
     path: Path, trust_remote_code: bool = False, where: str = "checkpoint"
-) -> torch.nn.Module:
+) -> PreTrainedModel:
     """The model stored in a rewarm checkpoint directory (config.json + model.safetensors)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
