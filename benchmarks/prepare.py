@@ -21,9 +21,12 @@ alternating (the faster run of each counts):
   cores (its thread pool), ids discarded.
 
 Module imports (transformers, tokenizers) happen before the clock on both sides.
-Throughput is MB of .jsonl per second per core. Memory is the peak resident set of
-the prepare's main process (VmHWM) and of its largest descendant (the workers and
-their fork server; VmRSS sampled every 20 ms).
+Throughput is MB of .jsonl per second per core. CPU seconds per MB are counted
+alongside (rewarm: its main process plus every descendant, from /proc/PID/stat
+sampled every 20 ms; baseline: its process, all threads): on a machine shared with
+other jobs they say whether a gap in wall time is work or waiting. Memory is the peak
+resident set of the prepare's main process (VmHWM) and of its largest descendant
+(the workers and their fork server; VmRSS sampled every 20 ms).
 
 Targets (issue 16): prepare throughput >= 0.8 x the baseline's at every size; peak
 memory flat in corpus size: the largest corpus's peak over the smallest's <= 1.25,
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -89,12 +93,28 @@ def _status(pid: int | str) -> dict[str, str]:
     return dict(line.split(":", 1) for line in lines if ":" in line)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 class TreePeaks:
     """Peak VmRSS of every descendant process (the prepare's workers and their fork
-    server), sampled every 20 ms in a thread; `.worker` is the largest, MiB."""
+    server), sampled every 20 ms in a thread; `.worker` is the largest, MiB, and
+    `.cpu` the CPU seconds all of them used (the last sample of each)."""
 
     def __init__(self) -> None:
         self.peaks: dict[int, float] = {}
+        self.cpus: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -114,6 +134,7 @@ class TreePeaks:
                 if p == me:
                     mib = float(rss.split()[0]) / 1024
                     self.peaks[pid] = max(self.peaks.get(pid, 0.0), mib)
+                    self.cpus[pid] = max(self.cpus.get(pid, 0.0), _cpu_seconds(pid))
 
     def __enter__(self) -> TreePeaks:
         self._thread.start()
@@ -126,6 +147,10 @@ class TreePeaks:
     @property
     def worker(self) -> float:
         return max(self.peaks.values(), default=0.0)
+
+    @property
+    def cpu(self) -> float:
+        return sum(self.cpus.values())
 
 
 def _main_peak() -> float:
@@ -150,11 +175,12 @@ def child_prepare(corpus: str, tokenizer: str, out: str, cores: int) -> dict[str
         "prepare.py",
     )
     with TreePeaks() as tree:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _own_cpu()
         data = prepare(cfg, progress=False, force=True)["web"]
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, _own_cpu() - cpu0
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu + tree.cpu,
         "tokens": data.manifest["counts"]["tokens"],
         "main_peak_mib": _main_peak(),
         "worker_peak_mib": tree.worker,
@@ -166,7 +192,7 @@ def child_baseline(corpus: str, tokenizer: str) -> dict[str, Any]:
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(Path(tokenizer) / "tokenizer.json"))
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _own_cpu()
     tokens, batch, size = 0, [], 0
     for path in sorted(Path(corpus).glob("*.jsonl")):
         with open(path, encoding="utf-8") as f:
@@ -181,7 +207,12 @@ def child_baseline(corpus: str, tokenizer: str) -> dict[str, Any]:
                     batch, size = [], 0
     if batch:
         tokens += sum(len(e.ids) for e in tok.encode_batch(batch, add_special_tokens=False))
-    return {"seconds": time.perf_counter() - t0, "tokens": tokens, "main_peak_mib": _main_peak()}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": _own_cpu() - cpu0,
+        "tokens": tokens,
+        "main_peak_mib": _main_peak(),
+    }
 
 
 def main() -> int:
@@ -243,6 +274,8 @@ def main() -> int:
                     "rewarm_mb_s_per_core": per_core["rewarm"],
                     "baseline_mb_s_per_core": per_core["baseline"],
                     "ratio": per_core["rewarm"] / per_core["baseline"],
+                    "rewarm_cpu_s_per_mb": ours["cpu_seconds"] / (size / 2**20),
+                    "baseline_cpu_s_per_mb": base["cpu_seconds"] / (size / 2**20),
                     "rewarm_seconds": ours["seconds"],
                     "baseline_seconds": base["seconds"],
                     "main_peak_mib": ours["main_peak_mib"],
@@ -259,6 +292,8 @@ def main() -> int:
                     r["rewarm_mb_s_per_core"],
                     r["baseline_mb_s_per_core"],
                     r["ratio"],
+                    r["rewarm_cpu_s_per_mb"],
+                    r["baseline_cpu_s_per_mb"],
                     r["main_peak_mib"],
                     r["worker_peak_mib"],
                     r["baseline_peak_mib"],
@@ -270,6 +305,8 @@ def main() -> int:
                 "rewarm MB/s/core",
                 "tokenizers MB/s/core",
                 "ratio",
+                "rewarm CPU s/MB",
+                "tokenizers CPU s/MB",
                 "main peak MiB",
                 "worker peak MiB",
                 "baseline peak MiB",
