@@ -1,4 +1,6 @@
-"""`rewarm fit CURVES... --law {tissue,mpl}`: fit a loss-curve law, print and save it."""
+"""`rewarm fit CURVES... --law {tissue,mpl,cpt}`: fit a loss-curve law, print and save it.
+
+`--law cpt` fits the continual pre-training law to run directories (`commands.cpt_law`)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "curves",
         nargs="+",
         metavar="CURVES",
-        help="step,lr,loss CSV files, metrics.jsonl files or run directories",
+        help="step,lr,loss CSV files, metrics.jsonl files or run directories (--law cpt: "
+        "run directories of runs that share a first stage, e.g. the demo's arms)",
     )
-    p.add_argument("--law", choices=("mpl", "tissue"), default="mpl", help="default: mpl")
+    p.add_argument(
+        "--law",
+        choices=("mpl", "tissue", "cpt"),
+        default="mpl",
+        help="default: mpl; cpt: per-domain held-out loss across a transfer point "
+        "(Wang, Tissue et al. 2025)",
+    )
     p.add_argument("--out", metavar="FIT.json", help="write the parameters and metrics here")
     p.add_argument("--plot", metavar="PNG", help="plot fitted vs actual curves")
     p.add_argument(
@@ -26,30 +35,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--total", type=int, help="length in steps of --schedule")
     p.add_argument("--peak", type=float, help="peak LR of --schedule (default: the CSV's max)")
-    p.add_argument("--stage", help="metrics.jsonl: fit only this stage's losses")
+    p.add_argument(
+        "--stage",
+        help="metrics.jsonl: fit only this stage's losses; --law cpt: the CPT stage "
+        "(default: the second)",
+    )
     p.add_argument("--smooth", type=int, default=1, metavar="N", help="average N logged losses")
     p.add_argument("--truncate", type=int, metavar="STEP", help="ignore points at or after STEP")
     p.add_argument(
         "--lam",
-        default="0.999",
-        help="tissue: momentum factor lambda, a number or 'fit' (default 0.999)",
+        help="tissue: momentum factor lambda, a number or 'fit' (default 0.999); cpt: a "
+        "number, or 'auto' (default: chosen by leave-one-run-out error)",
     )
     p.add_argument("--starts", type=int, default=2, help="starts refined by L-BFGS-B (2)")
     p.add_argument(
         "--method",
-        choices=("staged", "paper", "lbfgs"),
-        help="mpl: 'staged' (default, the paper's two-stage fit), 'paper' (the same, "
+        choices=("auto", "staged", "paper", "lbfgs"),
+        help="mpl: 'auto' (default: the setting with the lowest leave-one-curve-out "
+        "error among staged, staged with 1000 Adam steps, staged with Huber 1e-2, "
+        "paper and lbfgs), 'staged' (the paper's two-stage fit), 'paper' (the same, "
         "as literally as its released code: warmup inside LD, AdamW decay) or 'lbfgs' "
         "(grid of starts + L-BFGS-B to convergence, as for tissue)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from rewarm.laws.curves import parse_spec
-    from rewarm.laws.fit import fit, make_law, save_fit
-    from rewarm.laws.inputs import load_curves
+    if args.law == "cpt":
+        from rewarm.commands import cpt_law
 
-    if args.lam == "fit":
+        return cpt_law.fit(args)
+    from rewarm.laws.curves import parse_spec
+    from rewarm.laws.fit import save_fit
+    from rewarm.laws.inputs import load_curves
+    from rewarm.laws.select import MPL_SETTINGS, Setting, select_and_fit
+
+    if args.lam is None:
+        lam: float | None = 0.999
+    elif args.lam == "fit":
         lam = None
     else:
         try:
@@ -64,16 +86,29 @@ def run(args: argparse.Namespace) -> int:
     curves = load_curves(
         args.curves, spec, args.total, args.peak, args.stage, args.smooth, args.truncate
     )
-    law = make_law(args.law, lam=lam)
-    if args.method in ("staged", "paper") and args.law != "mpl":
+    if args.method in ("auto", "staged", "paper") and args.law != "mpl":
         raise UserError(f"--method {args.method} applies to --law mpl only")
-    if args.method == "paper":
-        law = make_law("mpl", warmup_ld=True)
-    result = fit(curves, law, starts=args.starts, method=args.method)
+    if args.law == "mpl" and args.method in (None, "auto"):
+        settings = MPL_SETTINGS
+    else:
+        settings = (Setting(args.method or "lbfgs", args.method or "lbfgs", starts=args.starts),)
+    result = select_and_fit(curves, args.law, settings, lam=lam)
+    law = result.law_object()
     result.options["peak"] = max(float(c.lr.max()) for c in curves)
     result.options["warmup"] = curves[0].warmup
     print(
         f"law: {result.law}   curves: {', '.join(result.curves)}   fit time: {result.seconds:.1f} s"
+    )
+    scores = result.options["selection"]["held_out_pred_e"]
+    if len(scores) > 1:
+        print("setting (held-out PredE: mean of leave-one-curve-out and horizon folds):")
+        for name, v in scores.items():
+            mark = "   <- chosen" if name == result.options["setting"] else ""
+            print(f"  {name:<22} {v:.5f}{mark}")
+    folds = result.options["folds"]
+    print(
+        f"intervals: {result.options['level']:.0%}, jackknife+ over {len(folds)} held-out "
+        "fit(s): " + ", ".join(f["left_out"] for f in folds)
     )
     print("parameters:")
     for k, v in result.params.items():

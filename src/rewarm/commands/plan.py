@@ -1,4 +1,7 @@
-"""`rewarm plan FIT.json --total N`: rank candidate schedules by predicted final loss."""
+"""`rewarm plan FIT.json --total N`: rank candidate schedules by predicted final loss.
+
+With a CPT fit: rank CPT stages (re-warm peak, shape, replay ratio) by the weighted sum
+of the domains' final losses and draw the trade-off frontier (`commands.cpt_law`)."""
 
 from __future__ import annotations
 
@@ -32,16 +35,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-ratio", type=float, default=0.01, help="--optimize: lowest LR / peak")
     p.add_argument("--out", metavar="JSON", help="write the ranking (and optimised LR) as JSON")
     p.add_argument("--plot", metavar="PNG", help="plot the best candidates' predicted curves")
+    p.add_argument(
+        "--weights", metavar="D=W,...", help="CPT fit: weight of each domain's final loss (1 each)"
+    )
+    p.add_argument("--peaks", metavar="X,...", help="CPT fit: re-warm peaks, x the PT peak")
+    p.add_argument("--replays", metavar="R,...", help="CPT fit: replay ratios to try")
+    p.add_argument(
+        "--shapes", metavar="S,...", help="CPT fit: cosine, linear, wsd, constant, continue"
+    )
+    p.add_argument("--top", type=int, default=10, help="CPT fit: rows to print (10)")
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from rewarm.laws.cpt_fit import load_raw
     from rewarm.laws.curves import parse_spec
     from rewarm.laws.fit import load_fit
     from rewarm.laws.plan import Candidate, default_candidates, optimize_schedule, rank
     from rewarm.laws.schedule_input import resolve_lr
+    from rewarm.laws.select import predict_band
 
+    raw = load_raw(args.fit)
+    if raw.get("law") == "cpt":
+        from rewarm.commands import cpt_law
+
+        return cpt_law.plan(args, raw)
     result = load_fit(args.fit)
     law = result.law_object()
     peak = args.peak if args.peak is not None else result.options.get("peak")
@@ -70,17 +89,36 @@ def run(args: argparse.Namespace) -> int:
         cands.append(Candidate("optimized (non-increasing)", "optimized", lr, warmup))
     ranked = rank(law, result.params, cands)
     best = ranked[0].final_loss
+    band = {}
+    for c in ranked:
+        _, lo, hi = predict_band(result, c.lr, c.warmup, np.array([c.lr.size - 1]))
+        band[c.label] = (float(lo[0]), float(hi[0]))
+    level = result.options.get("level", 0.9)
     print(f"law: {result.law}   total: {args.total} steps   warmup: {warmup}   peak LR: {peak:.4g}")
-    print(f"{'rank':>4}  {'final loss':>10}  {'vs best':>8}  schedule")
+    print(
+        f"{'rank':>4}  {'final loss':>10}  {f'{level:.0%} interval':>18}  {'vs best':>8}  schedule"
+    )
     for i, c in enumerate(ranked, 1):
-        print(f"{i:>4}  {c.final_loss:>10.4f}  {c.final_loss - best:>+8.4f}  {c.label}")
+        lo, hi = band[c.label]
+        print(
+            f"{i:>4}  {c.final_loss:>10.4f}  [{lo:.4f}, {hi:.4f}]  "
+            f"{c.final_loss - best:>+8.4f}  {c.label}"
+        )
+    if not result.options.get("folds"):
+        print("(no interval: the fit has no leave-one-curve-out folds)")
     if args.out:
         out = Path(args.out)
         doc = {
             "law": result.law,
             "total": args.total,
             "ranking": [
-                {"label": c.label, "spec": c.spec, "final_loss": c.final_loss} for c in ranked
+                {
+                    "label": c.label,
+                    "spec": c.spec,
+                    "final_loss": c.final_loss,
+                    "interval": list(band[c.label]),
+                }
+                for c in ranked
             ],
         }
         opt = [c for c in ranked if c.spec == "optimized"]
@@ -92,17 +130,17 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from rewarm.laws.plots import plot_curves
 
-        series = []
+        series, bands = [], []
         for c in ranked[:6]:
             steps = np.arange(c.warmup + 1, c.lr.size)
-            series.append(
-                (
-                    f"{c.label} ({c.final_loss:.4f})",
-                    steps,
-                    c.lr,
-                    law.predict(c.lr, c.warmup, result.params, steps),
-                )
-            )
-        plot_curves(args.plot, series, f"{result.law}: best schedules for {args.total} steps")
+            pred, lo, hi = predict_band(result, c.lr, c.warmup, steps)
+            series.append((f"{c.label} ({c.final_loss:.4f})", steps, c.lr, pred))
+            bands.append((lo, hi))
+        plot_curves(
+            args.plot,
+            series,
+            f"{result.law}: best schedules for {args.total} steps ({level:.0%} intervals)",
+            bands=bands,
+        )
         print(f"wrote {args.plot}")
     return 0

@@ -1,4 +1,7 @@
-"""`rewarm predict FIT.json --schedule SPEC --total N`: the predicted loss curve."""
+"""`rewarm predict FIT.json --schedule SPEC --total N`: the predicted loss curve.
+
+With a CPT fit (`rewarm fit --law cpt`): every domain's curve, with an interval, for a
+new CPT stage (`--schedule`, `--total`, `--peak`, `--replay`) or a logged run (`--run`)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("fit", metavar="FIT.json", help="written by `rewarm fit --out`")
     p.add_argument(
         "--schedule",
-        required=True,
         metavar="SPEC",
         help='inline TOML/JSON table, e.g. \'{kind = "wsd", decay = 4000, shape = "linear"}\', '
         "or a shared-curve name such as cosine_72000",
@@ -23,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, help="warmup steps, if SPEC has no `warmup` key")
     p.add_argument("--every", type=int, default=1, help="CSV: write every N-th step (1)")
     p.add_argument("--out", metavar="CSV|PNG", help="write the curve as CSV or plot it as PNG")
+    p.add_argument("--replay", type=float, help="CPT fit: replay ratio of the CPT stage (0)")
+    p.add_argument("--run", metavar="RUN", help="CPT fit: predict this run's schedule and replay")
+    p.add_argument("--stage", help="CPT fit with --run: the CPT stage (default: the second)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,26 +36,49 @@ def run(args: argparse.Namespace) -> int:
     from rewarm.laws.curves import parse_spec
     from rewarm.laws.fit import load_fit
     from rewarm.laws.schedule_input import resolve_lr
+    from rewarm.laws.select import predict_band
 
     if args.every < 1:
         raise UserError("--every must be >= 1")
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".png"):
         raise UserError(f"--out {args.out}: must end in .csv or .png")
+    from rewarm.laws.cpt_fit import load_raw
+
+    raw = load_raw(args.fit)
+    if raw.get("law") == "cpt":
+        from rewarm.commands import cpt_law
+
+        return cpt_law.predict(args, raw)
+    if not args.schedule:
+        raise UserError("--schedule is required")
     result = load_fit(args.fit)
     spec = parse_spec(args.schedule, "--schedule")
     peak = args.peak if args.peak is not None else result.options.get("peak")
     lr, warmup = resolve_lr(spec, args.total, peak, args.warmup, "--schedule")
     steps = np.arange(warmup + 1, lr.size)
-    loss = result.predict(lr, warmup, steps)
+    loss, lo, hi = predict_band(result, lr, warmup, steps)
     print(f"law: {result.law}   steps: {lr.size - 1}   warmup: {warmup}   peak LR: {lr.max():.4g}")
+    level = result.options.get("level", 0.9)
+    if result.options.get("folds"):
+        print(f"interval: {level:.0%} from the fit's leave-one-curve-out folds")
+    else:
+        print("no interval: the fit has no leave-one-curve-out folds (one curve, or an old fit)")
     marks = sorted({int(x) for x in np.linspace(0, steps.size - 1, 6)})
     for i in marks:
-        print(f"  step {int(steps[i]):>8}   lr {lr[steps[i]]:.4g}   predicted loss {loss[i]:.4f}")
-    print(f"final predicted loss: {loss[-1]:.4f}")
+        print(
+            f"  step {int(steps[i]):>8}   lr {lr[steps[i]]:.4g}   predicted loss {loss[i]:.4f}"
+            f"  [{lo[i]:.4f}, {hi[i]:.4f}]"
+        )
+    print(f"final predicted loss: {loss[-1]:.4f}  [{lo[-1]:.4f}, {hi[-1]:.4f}]")
     if args.out and args.out.lower().endswith(".png"):
         from rewarm.laws.plots import plot_curves
 
-        plot_curves(args.out, [(args.schedule, steps, lr, loss)], f"{result.law} prediction")
+        plot_curves(
+            args.out,
+            [(args.schedule, steps, lr, loss)],
+            f"{result.law} prediction ({level:.0%} interval)",
+            bands=[(lo, hi)],
+        )
         print(f"wrote {args.out}")
     elif args.out:
         out = Path(args.out)
@@ -58,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
         keep[:: args.every] = True
         keep[-1] = True
         rows = [
-            f"{int(s)},{lr[s]:.8g},{y:.6f}\n" for s, y in zip(steps[keep], loss[keep], strict=True)
+            f"{int(s)},{lr[s]:.8g},{y:.6f},{a:.6f},{b:.6f}\n"
+            for s, y, a, b in zip(steps[keep], loss[keep], lo[keep], hi[keep], strict=True)
         ]
-        atomic.write_text(out, "step,lr,loss\n" + "".join(rows))
+        atomic.write_text(out, "step,lr,loss,loss_lo,loss_hi\n" + "".join(rows))
         print(f"wrote {args.out}")
     return 0
