@@ -123,7 +123,7 @@ def evaluate(fit: Any, run: Any) -> dict[str, Any]:
         if d not in run.points:
             continue
         steps, loss = run.points[d]
-        _, lo, hi = fit.predict(run.eta, run.transfer, run.replay, steps)[d]
+        _, lo, hi = fit.predict(run.eta, run.transfer, run.replay, steps, run.warmup)[d]
         after = steps > run.transfer
         out[d] = {
             "pred_e_cpt": scores[f"cpt:{d}"]["pred_e"],

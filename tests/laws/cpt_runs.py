@@ -60,7 +60,7 @@ def write_arm(root: Path, arm: str, replay: float, noise: float = 0.0, seed: int
         if k == PT:
             log.write(StageRecord(stage="docs", index=0, event="end", step=k, tokens=k))
             log.write(StageRecord(stage="code", index=1, event="start", step=k, tokens=k))
-        if k % 4 == 0:
+        if k % 8 == 0:
             for d, p in TRUE.items():
                 y = float(cpt.predict(p, areas.take(np.array([k])))[0])
                 y *= 1 + noise * rng.standard_normal()

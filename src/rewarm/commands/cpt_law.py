@@ -82,7 +82,7 @@ def _plot_runs(path: str, fit: Any, runs: list[Any], title: str = "CPT law") -> 
     by_domain: dict[str, list] = {d: [] for d in fit.params}
     for r in runs:
         steps = np.arange(r.warmup + 1, r.eta.size)
-        pred = fit.predict(r.eta, r.transfer, r.replay, steps)
+        pred = fit.predict(r.eta, r.transfer, r.replay, steps, r.warmup)
         for d, (c, lo, hi) in pred.items():
             obs = r.points.get(d)
             by_domain[d].append(
@@ -109,6 +109,7 @@ def predict(args: argparse.Namespace, raw: dict[str, Any]) -> int:
     if args.run:
         run = read_cpt_run(args.run, stage=args.stage)
         eta, transfer, replay, name = run.eta, run.transfer, run.replay, run.name
+        warmup = run.warmup
     else:
         if not args.schedule or args.total is None or args.total < 1:
             raise UserError("a CPT fit predicts --run RUN, or --schedule SPEC --total N (updates)")
@@ -121,9 +122,10 @@ def predict(args: argparse.Namespace, raw: dict[str, Any]) -> int:
             raise UserError(f"--replay must be in [0, 1), got {replay}")
         eta = stage_eta(fit, spec, args.total, peak)
         transfer, name = int(fit.options["transfer"]), args.schedule
+        warmup = int(fit.options["warmup"])
     _warn_replay(fit, replay)
-    steps = np.arange(int(fit.options["warmup"]) + 1, eta.size)
-    pred = fit.predict(eta, transfer, replay, steps)
+    steps = np.arange(warmup + 1, eta.size)
+    pred = fit.predict(eta, transfer, replay, steps, warmup)
     level = fit.options.get("level", 0.9)
     print(
         f"law: cpt   updates: {eta.size - 1} (transfer at {transfer})   replay: {replay:g}   "

@@ -8,8 +8,8 @@ checkpoint, so their logs repeat its evaluations) contribute those PT points onc
 
 Procedure per domain, deterministic: a grid of starts over the nonlinear parameters
 (alpha, E, beta; E scaled by the largest CPT forward area in the data), at each the
-linear ones (L0, A, C1, C2, B) by bounded least squares on the loss (B may have
-either sign), the `starts` best refined by L-BFGS-B on the objective (gradients by
+linear ones (L0, A, C1, C2, B) by non-negative least squares on the loss (B may
+have either sign: two columns), the `starts` best refined by L-BFGS-B on the objective (gradients by
 the law's closed-form Jacobian, scale parameters in log space, within bounds). The
 replay parameters need runs with different replay ratios: with one ratio a1 = a2 = 0
 (the law cannot say what replay does), with two only a2 (the shift's factor) is
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import lsq_linear, minimize
+from scipy.optimize import minimize, nnls
 
 from rewarm import atomic
 from rewarm.errors import UserError
@@ -126,31 +126,33 @@ class _Objective:
 
 
 def _linear_start(data: DomainData, nonlinear: dict[str, float]) -> dict[str, float] | None:
-    """(L0, A, C1, C2, B) by bounded least squares for fixed (alpha, E, beta, a1, a2)."""
+    """(L0, A, C1, C2, B) by least squares on the loss for fixed (alpha, E, beta, a1,
+    a2): non-negative except B, which enters as two non-negative columns (B+ - B-)."""
     a, r = data.areas, data.areas.replay
     q = nonlinear
     shift = 1.0 - (1.0 + q["E"] * a.s1_cpt) ** -q["beta"]
     f2, _ = cpt.shift_factor(1.0 - r, q["a2"])
+    b_col = shift * f2
     cols = np.stack(
         [
             np.ones_like(data.loss),
             (a.s1_pt + a.s1_cpt) ** -q["alpha"],
             -a.s2_pt,
             -a.s2_cpt * np.exp(q["a1"] * r),
-            shift * f2,
+            b_col,
+            -b_col,
         ],
         1,
     )
     if not np.all(np.isfinite(cols)):
         return None
     scale = np.maximum(np.abs(cols).max(0), 1e-300)
+    coef, _ = nnls(cols / scale, data.loss)
+    coef = coef / scale
+    values = [*coef[:4], coef[4] - coef[5]]
     bounds = {p.name: (p.lo, p.hi) for p in cpt.PARAMS}
-    lo = np.array([0.0 if bounds[n][0] > 0 else bounds[n][0] for n in LINEAR]) * scale
-    hi = np.array([bounds[n][1] for n in LINEAR]) * scale
-    sol = lsq_linear(cols / scale, data.loss, bounds=(lo, hi))
-    coef = sol.x / scale
     out = dict(nonlinear)
-    for name, v in zip(LINEAR, coef, strict=True):
+    for name, v in zip(LINEAR, values, strict=True):
         p_lo, p_hi = bounds[name]
         out[name] = float(min(max(v, p_lo * 10 if p_lo > 0 else p_lo), p_hi))
     return out
@@ -163,7 +165,7 @@ def replay_fixed(ratios: int) -> dict[str, float]:
 
 
 def fit_domain(
-    data: DomainData, ratios: int, delta: float = HUBER_DELTA, starts: int = 3
+    data: DomainData, ratios: int, delta: float = HUBER_DELTA, starts: int = 2
 ) -> tuple[dict[str, float], float]:
     """One domain's parameters and objective (see the module docstring); `ratios`:
     the number of distinct replay ratios among the runs (`replay_fixed`)."""
@@ -174,7 +176,7 @@ def fit_domain(
         {"alpha": al, "E": e / smax, "beta": be, "a1": 0.0, "a2": 0.0}
         for al in (0.2, 0.5, 1.0)
         for e in (0.3, 3.0, 30.0, 300.0)
-        for be in (0.3, 0.7, 1.5)
+        for be in (0.5, 1.5)
     ]
     candidates = []
     for g in grid:
@@ -196,7 +198,7 @@ def fit_domain(
             jac=True,
             method="L-BFGS-B",
             bounds=obj.bounds(),
-            options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-8},
+            options={"maxiter": 300, "ftol": 1e-11, "gtol": 1e-8},
         )
         if best is None or res.fun < best[0]:
             best = (float(res.fun), res.x)
@@ -239,9 +241,18 @@ class CPTFit:
             "seconds": self.seconds,
         }
 
-    def predict(self, eta: np.ndarray, transfer: int, replay: float, steps: np.ndarray) -> dict:
-        """domain -> (central, lo, hi) at `steps` (updates done) of the schedule `eta`."""
-        a = cpt.cpt_areas(eta, transfer, replay, self.options["lam"], self.options["warmup"])
+    def predict(
+        self,
+        eta: np.ndarray,
+        transfer: int,
+        replay: float,
+        steps: np.ndarray,
+        warmup: int | None = None,
+    ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """domain -> (central, lo, hi) at `steps` (updates done) of the schedule `eta`;
+        `warmup`: where its momentum starts (default: the fitted runs' warmup)."""
+        w = self.options["warmup"] if warmup is None else warmup
+        a = cpt.cpt_areas(eta, transfer, replay, self.options["lam"], w)
         a = a.take(np.asarray(steps, dtype=np.int64))
         out = {}
         for d, p in self.params.items():
