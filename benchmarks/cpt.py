@@ -14,9 +14,10 @@ with --figures DIR, cpt-fit.png, cpt-heldout.png and cpt-frontier.png.
     python benchmarks/cpt.py --demo rewarm-demo            # after `rewarm demo`
     python benchmarks/cpt.py --demo /tmp/cpt --train micro  # train small arms here
 
-`--train micro` runs the demo's arms at a small size of this script's own (llama-tiny,
-64 + 48 steps of 512 tokens, an evaluation every 2 steps): about half an hour on this
-workplace's busy 2-core CPU.
+`--train SIZE` runs the demo's arms at a size of this script's own: `micro` (llama-tiny,
+64 + 48 steps of 512 tokens, an evaluation every 2 steps; about half an hour on this
+workplace's busy 2-core CPU) or `small` (a 2-layer, 64-wide llama-tiny, 100 + 80 steps
+of 2048 tokens, an evaluation every 2 steps: smoother curves; about 1.5 hours).
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rewarm import atomic, runconfig
 from rewarm.demo import arms as arms_mod
 from rewarm.demo import runner
-from rewarm.demo.arms import DemoSize
+from rewarm.demo.arms import NEW, OLD, Corpus, DemoSize, Layout
+from rewarm.demo.run import DATA, RESULTS, layout
+from rewarm.demo.settings import DemoSettings
 from rewarm.laws import intervals
 from rewarm.laws.cpt_fit import fit_cpt, score_run
 from rewarm.laws.cpt_runs import read_cpt_run
@@ -53,56 +57,108 @@ MICRO = DemoSize(
     eval_tokens=1024,
     vocab_size=1024,
     sample_bytes=300_000,
-    docs_max_bytes=400_000,
-    code_max_bytes=300_000,
+    old_max_bytes=400_000,
+    new_max_bytes=300_000,
     heldout_min_tokens=2048,
 )
+SMALL = DemoSize(
+    preset="llama-tiny",
+    stage1_tokens=204_800,
+    stage2_tokens=163_840,
+    seq_len=64,
+    batch_tokens=2048,
+    lr=3e-3,
+    warmup_tokens=16_384,
+    rewarm_tokens=8192,
+    eval_every=4096,
+    eval_tokens=4096,
+    vocab_size=1024,
+    sample_bytes=300_000,
+    old_max_bytes=1_000_000,
+    new_max_bytes=800_000,
+    heldout_min_tokens=4096,
+    model_overrides={
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "intermediate_size": 256,
+    },
+)
+SIZES = {"micro": MICRO, "small": SMALL}
 
 
 def extra_arm(fraction: float) -> str:
     return f"rewarm+replay{round(100 * fraction)}"
 
 
+def _meta(demo: Path) -> dict[str, Any]:
+    path = demo / RESULTS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def arm_dirs(demo: Path) -> dict[str, Path]:
-    """Arm -> run directory: from demo_results.json, else DIR/ARM or DIR/runs/ARM."""
-    results = demo / "demo_results.json"
-    if results.is_file():
-        runs = json.loads(results.read_text())["runs"]
-        return {a: Path(p) for a, p in runs.items()}
-    found = {}
+    """Arm -> run directory: from demo_results.json (the demo's, first seed, or this
+    script's), else DIR/ARM or DIR/runs/ARM."""
+    runs = _meta(demo).get("runs", {})
+    found: dict[str, Path] = {}
+    for key, value in runs.items():
+        if isinstance(value, dict):  # `rewarm demo`: run directory -> {arm, seed}
+            found.setdefault(value["arm"], Path(key))
+        else:  # this script: arm -> run directory
+            found[key] = Path(value)
     for base in (demo, demo / "runs"):
         for d in base.glob("*/metrics.jsonl"):
             found.setdefault(d.parent.name, d.parent)
     return found
 
 
-def demo_size(demo: Path) -> tuple[DemoSize, int]:
-    meta = json.loads((demo / "demo_results.json").read_text())
-    return DemoSize(**meta["size"]), int(meta.get("seed", 0))
+def demo_settings(demo: Path) -> tuple[DemoSettings, int]:
+    """The settings and seed the arms were trained with, from demo_results.json."""
+    meta = _meta(demo)
+    if "settings" in meta:  # `rewarm demo`
+        st = meta["settings"]
+        size = DemoSize(**st["size"])
+        old, new = Corpus(**st["old"]), Corpus(**st["new"])
+        return DemoSettings(size=size, old=old, new=new), int(meta["seeds"][0])
+    if "size" in meta:  # this script
+        return DemoSettings(size=DemoSize(**meta["size"]), old=OLD, new=NEW), int(meta["seed"])
+    raise SystemExit(f"{demo}: no {RESULTS}, so the extra arm's settings are unknown")
 
 
 def train_extra(
-    demo: Path, dirs: dict[str, Path], fraction: float, size: DemoSize, seed: int
+    demo: Path, dirs: dict[str, Path], fraction: float, settings: DemoSettings, seed: int
 ) -> Path:
-    """The rewarm+replay arm with another replay fraction, branched from the host's
-    stage-1 checkpoint (the first branching arm, as the demo does)."""
+    """The rewarm+replay arm with another replay fraction, branched from the stage-1
+    checkpoint of the arm rewarm+replay branched from (`run.branch_from`), as the demo
+    branches its arms."""
     from rewarm.train import trainer
 
     name = extra_arm(fraction)
-    raw = arms_mod.arm_config("rewarm+replay", str(dirs["rewarm+replay"].parent), seed, size)
+    host = _meta(demo).get("branch_of", {}).get("rewarm+replay") or next(
+        a for a in arms_mod.BRANCHING if a in dirs
+    )
+    where = Layout(runs=str(dirs["rewarm+replay"].parent), data=str(demo / DATA))
+    raw = arms_mod.arm_config(
+        "rewarm+replay",
+        where,
+        seed,
+        settings.size,
+        old=settings.old,
+        new=settings.new,
+        branch_of=host,
+    )
     raw["run"]["name"] = name
     raw["stages"][1]["replay"]["fraction"] = fraction
     cfg = runconfig.from_dict(raw, source=f"benchmark arm {name}")
-    host = next(a for a in arms_mod.BRANCHING if a in dirs)
-    if not (cfg.run_dir / "checkpoints").is_dir():
-        runner.seed_branch(dirs[host], cfg.run_dir)
     print(f"training {name} from {host}'s stage-1 checkpoint ...", flush=True)
     trainer.train(cfg, progress=False)
     return cfg.run_dir
 
 
-def train_demo(demo: Path, seed: int) -> None:
-    plans = runner.plan_arms([*FIT_ARMS, *HELD_OUT], demo, seed, MICRO)
+def train_demo(demo: Path, seed: int, size: DemoSize) -> None:
+    settings = DemoSettings(size=size, old=OLD, new=NEW)
+    plans = runner.plan_arms([*FIT_ARMS, *HELD_OUT], settings, layout(demo, seed, 1), seed)
     runner.run_arms(
         plans,
         progress=False,
@@ -110,10 +166,11 @@ def train_demo(demo: Path, seed: int) -> None:
     )
     meta = {
         "seed": seed,
-        "size": MICRO.__dict__,
+        "size": asdict(size),
         "runs": {p.arm: str(p.cfg.run_dir) for p in plans},
+        "branch_of": {p.arm: p.branch_of for p in plans if p.branch_of},
     }
-    atomic.write_json(demo / "demo_results.json", meta, indent=2)
+    atomic.write_json(demo / RESULTS, meta, indent=2)
 
 
 def evaluate(fit: Any, run: Any) -> dict[str, Any]:
@@ -136,14 +193,13 @@ def evaluate(fit: Any, run: Any) -> dict[str, Any]:
 
 
 def figures(out: Path, fit: Any, runs: dict[str, Any], held: list[str]) -> None:
-    from rewarm.commands.cpt_law import _plot_runs
     from rewarm.laws import cpt_plan
-    from rewarm.laws.cpt_plots import plot_frontier
+    from rewarm.laws.cpt_plots import plot_frontier, plot_runs
 
     fitted = [runs[a] for a in FIT_ARMS]
-    _plot_runs(str(out / "cpt-fit.png"), fit, fitted, "CPT law fitted to three demo arms")
+    plot_runs(str(out / "cpt-fit.png"), fit, fitted, "CPT law fitted to three demo arms")
     title = "CPT law: arms it was not fitted on (90% intervals)"
-    _plot_runs(str(out / "cpt-heldout.png"), fit, [runs[a] for a in held], title)
+    plot_runs(str(out / "cpt-heldout.png"), fit, [runs[a] for a in held], title)
     total = runs["rewarm"].eta.size - 1 - fit.options["transfer"]
     scen = cpt_plan.candidates(
         fit,
@@ -163,14 +219,16 @@ def figures(out: Path, fit: Any, runs: dict[str, Any], held: list[str]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--demo", type=Path, default=Path("rewarm-demo"))
-    ap.add_argument("--train", choices=("micro",), help="train the demo's arms at this size first")
+    ap.add_argument(
+        "--train", choices=tuple(SIZES), help="train the demo's arms at this size first"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--extra-replay", type=float, default=0.25)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "cpt.json")
     ap.add_argument("--figures", type=Path, help="write the PNG figures here")
     args = ap.parse_args()
     if args.train:
-        train_demo(args.demo, args.seed)
+        train_demo(args.demo, args.seed, SIZES[args.train])
     dirs = arm_dirs(args.demo)
     missing = [a for a in (*FIT_ARMS, *HELD_OUT) if a not in dirs]
     if missing:
@@ -181,8 +239,8 @@ def main() -> int:
         return 2
     extra = extra_arm(args.extra_replay)
     if extra not in dirs:
-        size, seed = demo_size(args.demo)
-        dirs[extra] = train_extra(args.demo, dirs, args.extra_replay, size, seed)
+        settings, seed = demo_settings(args.demo)
+        dirs[extra] = train_extra(args.demo, dirs, args.extra_replay, settings, seed)
     held = [*HELD_OUT, extra]
     runs = {a: read_cpt_run(dirs[a]) for a in (*FIT_ARMS, *held)}
     t0 = time.perf_counter()

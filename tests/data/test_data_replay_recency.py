@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datahelpers import fake_domain, make_config
 
 from rewarm.data.mixture import MixtureSampler
+from tests.data.datahelpers import fake_domain, make_config
 
 SEQ, ROWS = 8, 40
 OFFSETS = {"a": 0, "b": 10**6, "c": 2 * 10**6, "d": 3 * 10**6}

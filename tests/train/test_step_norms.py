@@ -7,9 +7,9 @@ import contextlib
 
 import pytest
 import torch
-from runhelpers import records
 
 from rewarm.train.step import train_step
+from tests.runhelpers import records
 
 
 def test_step_reports_l1_and_l2_norms_before_clipping():

@@ -1,13 +1,14 @@
 """`rewarm plan FIT.json --total N`: rank candidate schedules by predicted final loss.
 
 With a CPT fit: rank CPT stages (re-warm peak, shape, replay ratio) by the weighted sum
-of the domains' final losses and draw the trade-off frontier (`commands.cpt_law`)."""
+of the domains' final losses and draw the trade-off frontier (`laws.cpt_plan`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from rewarm import atomic
 from rewarm.errors import UserError
@@ -58,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     raw = load_raw(args.fit)
     if raw.get("law") == "cpt":
-        from rewarm.commands import cpt_law
-
-        return cpt_law.plan(args, raw)
+        return _plan_cpt(args, raw)
     result = load_fit(args.fit)
     law = result.law_object()
     peak = args.peak if args.peak is not None else result.options.get("peak")
@@ -71,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--peak must be given (> 0); the fit file records none")
     if not 0 < args.final_ratio <= 1 or not 0 < args.min_ratio <= 1:
         raise UserError("--final-ratio and --min-ratio must be in (0, 1]")
-    pairs = []
+    pairs: list[tuple[str, dict[str, Any] | str]] = []
     for i, text in enumerate(args.candidates):
         if text == "default":
             pairs += default_candidates(args.total, warmup, args.final_ratio)
@@ -99,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
         f"{'rank':>4}  {'final loss':>10}  {f'{level:.0%} interval':>18}  {'vs best':>8}  schedule"
     )
     for i, c in enumerate(ranked, 1):
-        lo, hi = band[c.label]
+        low, high = band[c.label]
         print(
-            f"{i:>4}  {c.final_loss:>10.4f}  [{lo:.4f}, {hi:.4f}]  "
+            f"{i:>4}  {c.final_loss:>10.4f}  [{low:.4f}, {high:.4f}]  "
             f"{c.final_loss - best:>+8.4f}  {c.label}"
         )
     if not result.options.get("folds"):
@@ -144,3 +143,103 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"wrote {args.plot}")
     return 0
+
+
+def _plan_cpt(args: argparse.Namespace, raw: dict[str, Any]) -> int:
+    """A CPT fit: CPT stages ranked by the weighted sum of the domains' final losses."""
+    from rewarm.laws import cpt_plan
+    from rewarm.laws.cpt_fit import cpt_fit_from_dict, replay_note
+
+    fit = cpt_fit_from_dict(raw, args.fit)
+    weights = _weights(args.weights, fit.domains)
+    fitted = fit.options.get("replay_fitted", [0.0])
+    replays = (
+        _floats(args.replays, "--replays")
+        if args.replays
+        else (list(cpt_plan.REPLAYS) if len(fitted) >= 2 else list(fitted))
+    )
+    peaks = _floats(args.peaks, "--peaks") if args.peaks else list(cpt_plan.PEAKS)
+    shapes = args.shapes.split(",") if args.shapes else list(cpt_plan.SHAPES)
+    bad = [s for s in shapes if s not in cpt_plan.SHAPES]
+    if bad:
+        raise UserError(f"--shapes: unknown {bad[0]!r} (known: {', '.join(cpt_plan.SHAPES)})")
+    if any(not 0 <= r < 1 for r in replays) or any(p <= 0 for p in peaks):
+        raise UserError("--replays must be in [0, 1) and --peaks > 0")
+    warmup = args.warmup if args.warmup is not None else max(1, round(0.05 * args.total))
+    if not 0 <= warmup < args.total:
+        raise UserError(f"--warmup must be in [0, --total), got {warmup}")
+    scen = cpt_plan.candidates(fit, args.total, peaks, shapes, replays, warmup, args.final_ratio)
+    ranked = cpt_plan.evaluate(fit, scen, weights)
+    for r in sorted(set(replays)):
+        note = replay_note(fit, r)
+        if note:
+            print(note)
+    doms = list(fit.params)
+    print(
+        f"law: cpt   CPT stage: {args.total} updates, re-warm over {warmup}   weights: "
+        + ", ".join(f"{d}={w:g}" for d, w in weights.items())
+    )
+    print(
+        f"{'rank':>4}  {'score':>8}  "
+        + "  ".join(f"{d + ' [90%]':>26}" for d in doms)
+        + "  candidate"
+    )
+    for i, s in enumerate(ranked[: args.top], 1):
+        cells = "  ".join(
+            f"{s.finals[d][0]:>8.4f} [{s.finals[d][1]:.4f}, {s.finals[d][2]:.4f}]" for d in doms
+        )
+        print(f"{i:>4}  {s.score:>8.4f}  {cells}  {s.label}")
+    if args.out:
+        doc = {
+            "law": "cpt",
+            "total": args.total,
+            "warmup": warmup,
+            "weights": weights,
+            "ranking": [
+                {
+                    "label": s.label,
+                    "spec": s.spec,
+                    "peak": s.peak,
+                    "replay": s.replay,
+                    "score": s.score,
+                    "finals": s.finals,
+                }
+                for s in ranked
+            ],
+        }
+        atomic.write_json(Path(args.out), doc, indent=2)
+        print(f"wrote {args.out}")
+    if args.plot:
+        from rewarm.laws.cpt_plots import plot_frontier
+
+        if len(doms) < 2:
+            raise UserError("--plot: the frontier needs two fitted domains")
+        x, y = sorted(doms, key=lambda d: -weights.get(d, 0.0))[:2]
+        plot_frontier(args.plot, ranked, x, y, ranked[0])
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _weights(text: str | None, domains: list[str]) -> dict[str, float]:
+    if not text:
+        return {d: 1.0 for d in domains}
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in domains:
+            raise UserError(f"--weights: {name!r} is not a fitted domain ({', '.join(domains)})")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise UserError(f"--weights: {part!r} is not DOMAIN=NUMBER") from None
+        if out[name] < 0:
+            raise UserError(f"--weights: {name} must be >= 0")
+    return out
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{what}: a comma-separated list of numbers, got {text!r}") from None

@@ -43,23 +43,23 @@ import numpy as np
 import torch
 
 from rewarm.laws import areas as area_ops
-from rewarm.laws.base import Param
+from rewarm.laws.base import LawParam
 from rewarm.laws.curves import detect_warmup
 
 LAM = 0.999
 """Tissue et al.'s momentum factor, the CPT paper's too."""
 
-PARAMS: tuple[Param, ...] = (
-    Param("L0", 0.0, 20.0, linear=True),
-    Param("A", 1e-8, 1e4, log=True, linear=True),
-    Param("alpha", 0.01, 3.0),
-    Param("C1", 1e-10, 1e8, log=True, linear=True),
-    Param("C2", 1e-10, 1e8, log=True, linear=True),
-    Param("B", -50.0, 50.0, linear=True),
-    Param("E", 1e-6, 1e8, log=True),
-    Param("beta", 0.01, 5.0),
-    Param("a1", -20.0, 20.0),
-    Param("a2", -30.0, 30.0),
+PARAMS: tuple[LawParam, ...] = (
+    LawParam("L0", 0.0, 20.0, linear=True),
+    LawParam("A", 1e-8, 1e4, log=True, linear=True),
+    LawParam("alpha", 0.01, 3.0),
+    LawParam("C1", 1e-10, 1e8, log=True, linear=True),
+    LawParam("C2", 1e-10, 1e8, log=True, linear=True),
+    LawParam("B", -50.0, 50.0, linear=True),
+    LawParam("E", 1e-6, 1e8, log=True),
+    LawParam("beta", 0.01, 5.0),
+    LawParam("a1", -20.0, 20.0),
+    LawParam("a2", -30.0, 30.0),
 )
 REPLAY_PARAMS = ("a1", "a2")
 NAMES = tuple(p.name for p in PARAMS)

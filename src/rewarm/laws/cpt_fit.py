@@ -39,7 +39,7 @@ from rewarm.errors import UserError
 from rewarm.laws import cpt, intervals
 from rewarm.laws.cpt_runs import CPTRun
 from rewarm.laws.fit import HUBER_DELTA
-from rewarm.laws.metrics import fit_metrics
+from rewarm.laws.goodness import fit_metrics
 from rewarm.laws.threads import single_thread
 
 LINEAR = ("L0", "A", "C1", "C2", "B")
@@ -372,6 +372,23 @@ def score_run(fit: CPTFit, run: CPTRun) -> dict[str, dict[str, float]]:
             "rel_error": float(pred[-1] / loss[-1] - 1.0),
         }
     return out
+
+
+def replay_note(fit: CPTFit, replay: float) -> str | None:
+    """What a prediction at replay ratio `replay` cannot know, or None: the fit saw one
+    ratio only, or `replay` lies outside the fitted ratios."""
+    fitted = fit.options.get("replay_fitted", [])
+    if len(fitted) < 2 and replay not in fitted:
+        return (
+            f"note: the runs fitted had replay {', '.join(f'{r:g}' for r in fitted)} only; "
+            "the law ignores what another ratio changes"
+        )
+    if fitted and not min(fitted) <= replay <= max(fitted):
+        return (
+            f"note: replay {replay:g} is outside the fitted range "
+            f"[{min(fitted):g}, {max(fitted):g}]: an extrapolation"
+        )
+    return None
 
 
 def save_cpt_fit(fit: CPTFit, path: str | Path) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from rewarm import plotting
+from rewarm.laws.cpt_fit import CPTFit
 from rewarm.laws.cpt_plan import Scenario, pareto
+from rewarm.laws.cpt_runs import CPTRun
 
 Series = tuple[
     str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None
@@ -81,3 +83,25 @@ def plot_frontier(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     plotting.save(fig, path, format="png", dpi=120, bbox_inches="tight")
+
+
+def plot_runs(path: str | Path, fit: CPTFit, runs: list[CPTRun], title: str = "CPT law") -> None:
+    """Each run's law curve with its interval and its logged evaluations, per domain."""
+    by_domain: dict[str, list[Series]] = {d: [] for d in fit.params}
+    for r in runs:
+        steps = np.arange(r.warmup + 1, r.eta.size)
+        pred = fit.predict(r.eta, r.transfer, r.replay, steps, r.warmup)
+        for d, (c, lo, hi) in pred.items():
+            obs = r.points.get(d)
+            by_domain[d].append(
+                (
+                    r.name,
+                    steps,
+                    c,
+                    lo,
+                    hi,
+                    None if obs is None else obs[0],
+                    None if obs is None else obs[1],
+                )
+            )
+    plot_domains(path, by_domain, title, transfer=int(fit.options["transfer"]))

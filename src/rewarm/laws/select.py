@@ -35,7 +35,7 @@ import numpy as np
 from rewarm.laws import intervals
 from rewarm.laws.curves import Curve
 from rewarm.laws.fit import FitResult, evaluate_curves, fit, make_law
-from rewarm.laws.metrics import fit_metrics
+from rewarm.laws.goodness import fit_metrics
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from rewarm.schedules.curves import Body
+from rewarm.schedules.decays import Body
 
 POINTS = 10_000
 """The grid the authors smooth and solve on (`nvals`)."""

@@ -116,4 +116,4 @@ def train_step(
 
 def _full(norm: torch.Tensor) -> torch.Tensor:
     """A norm as a plain tensor: FSDP2's sharded gradients give a DTensor."""
-    return norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # type: ignore[no-any-return]
+    return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
