@@ -11,7 +11,16 @@ import pytest
 
 from rewarm.cli import main
 from rewarm.laws import cpt
-from rewarm.laws.cpt_fit import domain_data, fit_cpt, score_run
+from rewarm.laws.cpt_fit import (
+    HUBER_DELTA,
+    _linear_start,
+    _Objective,
+    domain_data,
+    fit_cpt,
+    fit_domain,
+    replay_fixed,
+    score_run,
+)
 from rewarm.laws.cpt_runs import read_cpt_run
 
 from .cpt_runs import PT, TRUE, write_arm
@@ -99,3 +108,23 @@ def test_cpt_commands(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert {r["replay"] for r in ranking} >= {0.0, 0.05, 0.2}
     assert main(["plan", str(out), "--total", "60", "--weights", "math=1"]) == 2
     assert "not a fitted domain" in capsys.readouterr().err
+
+
+def test_objective_is_finite_where_a_trial_step_predicts_negative_losses(runs: Path) -> None:
+    # L-BFGS-B's first step can land where the law predicts losses <= 0; a 1e30 wall
+    # with a zero gradient there made its line search stop at the start point.
+    fit_runs = [read_cpt_run(runs / a) for a, _ in ARMS[:3]]
+    data = domain_data(fit_runs, "code", cpt.LAM)
+    obj = _Objective(data, replay_fixed(2), HUBER_DELTA)
+    good = obj.pack({**TRUE["code"]})
+    bad = obj.pack({**TRUE["code"], "L0": 0.0, "B": -40.0})  # losses far below zero
+    assert np.any(cpt.predict(obj.unpack(bad), data.areas) <= 0)
+    f_bad, g_bad = obj.value_and_grad(bad)
+    f_good, _ = obj.value_and_grad(good)
+    assert f_good < f_bad < 1e6 and np.any(g_bad != 0)
+    # the fit reaches well below its grid start on these exact-law runs
+    _, value = fit_domain(data, 2)
+    smax = float(data.areas.s1_cpt.max())
+    start = _linear_start(data, {"alpha": 0.5, "E": 3.0 / smax, "beta": 0.5, "a1": 0, "a2": 0})
+    assert start is not None
+    assert value < obj.value_and_grad(obj.pack(start))[0]

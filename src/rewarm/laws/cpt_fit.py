@@ -86,6 +86,10 @@ def _huber_grad(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
     return value, np.where(a <= delta, r, delta * np.sign(r))
 
 
+FLOOR = math.log(1e-3)
+"""Log of the smallest prediction/loss ratio the objective tells apart."""
+
+
 class _Objective:
     """Mean Huber(log pred - log y) / delta^2 and its gradient in the packed vector z
     (scale parameters as log values), from the law's closed-form Jacobian."""
@@ -114,9 +118,15 @@ class _Objective:
     def value_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         p = self.unpack(z)
         pred, jac = cpt.evaluate(p, self.a, jacobian=True)
-        if not np.all(np.isfinite(pred)) or np.any(pred <= 0):
+        if not np.all(np.isfinite(pred)):
             return 1e30, np.zeros_like(z)
-        value, dr = _huber_grad(np.log(pred) - self.log_y, self.delta)
+        # A prediction below 1/1000 of the loss counts as that (flat): a finite, large
+        # objective there lets L-BFGS-B's line search back off from a first step into
+        # negative losses (a 1e30 wall made it stop at its start point).
+        floor = self.log_y + FLOOR
+        log_pred = np.log(np.maximum(pred, np.exp(floor)))
+        value, dr = _huber_grad(log_pred - self.log_y, self.delta)
+        dr = np.where(log_pred > floor, dr, 0.0)
         scale = 1.0 / (self.delta**2 * pred.size)
         weight = dr / pred * scale  # d objective / d pred
         grad = np.array(
