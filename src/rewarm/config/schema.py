@@ -25,6 +25,9 @@ FixedDevice = Literal["auto", "cpu", "cuda"]
 Device = FixedDevice | str
 """"auto", "cpu", "cuda", or "cuda:N" (checked by the train section)."""
 NonFinite = Literal["skip", "stop"]
+Precision = Literal["auto", "fp32", "bf16-mixed"]
+ActivationCheckpointing = Literal["none", "full", "selective"]
+CheckpointFormat = Literal["auto", "full", "sharded"]
 OptimizerState = Literal["keep", "reset"]
 
 NOT_A_KEY = {"toml": False}
@@ -107,8 +110,15 @@ class TrainSection:
     """Max global gradient norm; 0 disables clipping."""
     device: Device = "auto"
     """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N"."""
+    precision: Precision = "auto"
+    """"auto" (fp32 on a CPU, "bf16-mixed" on a GPU with bf16), "fp32", or "bf16-mixed"
+    (bf16 autocast, fp32 master weights and moments); evaluation uses the same."""
     compile: bool = False
     """Compile the model and its loss with torch.compile (see docs/performance.md)."""
+    activation_checkpointing: ActivationCheckpointing = "none"
+    """Recompute activations per decoder layer in the backward pass: "none", "full"
+    (keep only each layer's input) or "selective" (keep matrix products and attention,
+    recompute the element-wise operations)."""
     fsdp: bool = False
     """Under torchrun, shard the model with FSDP2 `fully_shard` instead of DDP."""
     nonfinite: NonFinite = "skip"
@@ -137,6 +147,10 @@ class CheckpointSection:
     """Save every N training tokens (0 = only at stage ends)."""
     keep: int = 3
     """Keep the newest K periodic checkpoints; stage-end checkpoints are always kept."""
+    format: CheckpointFormat = "auto"
+    """"full" (one process writes the whole state), "sharded" (every process writes its
+    own shards with torch.distributed.checkpoint) or "auto" (sharded under torchrun with
+    train.fsdp, else full). Either format resumes under any number of processes."""
 
 
 @dataclass(kw_only=True)

@@ -1,8 +1,8 @@
 """The run log, `RUN/metrics.jsonl`: the one owner of that file's format.
 
 `schema` defines a frozen record class per kind (`TrainRecord`, `EvalRecord`,
-`StageRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `NonFinite`,
-`RunEnd`) and how each becomes one JSON line and back; `writer` appends records
+`StageRecord`, and per `run` event `RunStart`, `ScheduleChanged`,
+`WorldSizeChanged`, `NonFinite`, `RunEnd`) and how each becomes one JSON line and back; `writer` appends records
 (the trainer's `RunLogWriter`, `NullLog` on other ranks, `Sink`s such as the
 TensorBoard mirror); `reader` reads them (`read_run`, `read_records`, `head`).
 
@@ -25,6 +25,7 @@ from rewarm.runlog.schema import (
     ScheduleChanged,
     StageRecord,
     TrainRecord,
+    WorldSizeChanged,
     decode,
     encode,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "Sink",
     "StageRecord",
     "TrainRecord",
+    "WorldSizeChanged",
     "count_lines",
     "decode",
     "encode",

@@ -2,9 +2,11 @@
 evaluator, metrics log, and the loop state (fresh or restored from a checkpoint).
 
 Build order matters for exact resume and for data parallelism:
-seed -> data -> model (weights from the checkpoint, if resuming) -> wrap (DDP or
-FSDP2) -> optimizer (state from the checkpoint) -> sampler (state) -> RNG states
-(restored last, after everything that draws random numbers at build time).
+seed -> data -> model (weights from a full checkpoint, if resuming) -> activation
+checkpointing -> wrap (DDP or FSDP2) -> optimizer (state from a full checkpoint;
+weights and state from a sharded one, which loads into the wrapped model) ->
+sampler (state) -> RNG states (restored last, after everything that draws random
+numbers at build time).
 """
 
 from __future__ import annotations
@@ -22,18 +24,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewarm import __version__, atomic, checkpoint
+from rewarm import __version__, atomic, checkpoint, sharded_checkpoint
 from rewarm.config import Config, resolved_toml
-from rewarm.config.derived import eval_interval, rows_per_rank, stage_steps
+from rewarm.config.derived import checkpoint_format, eval_interval, rows_per_rank, stage_steps
 from rewarm.data.mixture import MixtureSampler
 from rewarm.data.shards import DomainData
 from rewarm.data.tokenizer import Tokenizer
-from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator, device_autocast
+from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator
+from rewarm.model import precision
 from rewarm.model.accounting import ModelStats, model_stats
 from rewarm.model.hf import build_model
-from rewarm.runlog import METRICS_FILE, NullLog, RunLogWriter, RunStart, ScheduleChanged, Sink
+from rewarm.runlog import (
+    METRICS_FILE,
+    NullLog,
+    RunLogWriter,
+    RunStart,
+    ScheduleChanged,
+    Sink,
+    WorldSizeChanged,
+)
 from rewarm.schedules import StagePlan
-from rewarm.train import distributed, optim, throughput
+from rewarm.train import activation_checkpointing, distributed, optim, throughput
 from rewarm.train.changes import RESOLVED
 from rewarm.train.distributed import DistEnv
 from rewarm.train.phases import PhaseClock
@@ -106,6 +117,10 @@ class Session:
     model_config_json: str = ""
     tokenizer_dir: Path = Path()
     """The tokenizer's Hugging Face files (from `to_hf()`), copied into each checkpoint."""
+    precision: str = "fp32"
+    """The precision in force (`rewarm.model.precision.resolve` of train.precision)."""
+    checkpoint_format: str = "full"
+    """How this run writes checkpoints: "full" or "sharded" (`derived.checkpoint_format`)."""
     clock: PhaseClock = field(default_factory=PhaseClock)
     """Seconds per phase of the loop (the loop starts a fresh one)."""
     startup_seconds: float = 0.0
@@ -189,23 +204,23 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     ckpt = checkpoint.latest(cfg.run_dir / "checkpoints")
     saved = checkpoint.read_state(ckpt) if ckpt is not None else None
 
+    prec = precision.resolve(t.precision, env.device, f"{cfg.source}: train.precision")
+    sharded = ckpt is not None and checkpoint.is_sharded(ckpt)
     model = build_model(cfg, tok.vocab_size, getattr(tok, "eos_id", None))
-    if saved is not None:
+    if saved is not None and not sharded:
         checkpoint.assign_weights(model, checkpoint.load_weights(ckpt), str(ckpt))
     stats = model_stats(model, t.seq_len)
     model_config_json = model.config.to_json_string()
+    activation_checkpointing.apply(
+        model, t.activation_checkpointing, f"{cfg.source}: train.activation_checkpointing"
+    )
     model.to(env.device)
     wrapped = distributed.wrap(model, env, t.fsdp)
     forward = loss_module(wrapped, compile=t.compile, distributed=env.distributed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = optim.build_optimizer(model, t, env.device)
     if saved is not None:
-        opt_state = checkpoint.load_optimizer(ckpt)
-        if opt_state is not None:
-            with checkpoint.malformed(ckpt, f"optimizer state in {checkpoint.OPTIMIZER}"):
-                distributed.load_optimizer_state(
-                    model, optimizer, opt_state, t.fsdp and env.distributed
-                )
+        _restore_tensors(ckpt, model, optimizer, sharded, t.fsdp and env.distributed)
 
     sampler = MixtureSampler(cfg, domains, rank=env.rank, world_size=env.world_size)
     if saved is not None:
@@ -219,6 +234,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         world_size=env.world_size,
         all_reduce_sum=distributed.all_reduce_sum(env),
         inference_mode=not (t.fsdp and env.distributed),
+        precision=prec,
     )
     stage_tokens = [st.tokens for st in cfg.stages]
     state = LoopState()
@@ -238,7 +254,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         model=model,
         forward=forward,
         no_sync=distributed.no_sync(wrapped),
-        autocast=device_autocast(env.device),
+        autocast=precision.autocast(prec, env.device),
         params=params,
         optimizer=optimizer,
         sampler=sampler,
@@ -253,6 +269,8 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         state=state,
         model_config_json=model_config_json,
         tokenizer_dir=cfg.run_dir / "tokenizer",
+        precision=prec,
+        checkpoint_format=checkpoint_format(cfg, env.world_size),
     )
     _run_record(session, saved)
     if saved is not None:
@@ -263,6 +281,27 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     session.progress = Progress(total, state.tokens, enabled=progress and env.is_main, stage=first)
     session.startup_seconds = round(time.perf_counter() - started, 6)
     return session
+
+
+def _restore_tensors(
+    ckpt: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sharded: bool,
+    fsdp: bool,
+) -> None:
+    """The optimizer state of a full checkpoint (its weights are already in), or the
+    weights and optimizer state of a sharded one, resharded to this run's processes."""
+    if sharded:
+        state = distributed.sharded_state(model, optimizer)  # templates of this run's shards
+        sharded_checkpoint.load(ckpt, state)
+        with checkpoint.malformed(ckpt, f"state in {checkpoint.SHARDS}/"):
+            distributed.load_sharded_state(model, optimizer, state)
+        return
+    opt_state = checkpoint.load_optimizer(ckpt)
+    if opt_state is not None:
+        with checkpoint.malformed(ckpt, f"optimizer state in {checkpoint.OPTIMIZER}"):
+            distributed.load_optimizer_state(model, optimizer, opt_state, fsdp)
 
 
 def _sinks(cfg: Config) -> list[Sink]:
@@ -303,6 +342,7 @@ def _run_record(s: Session, saved: dict[str, Any] | None) -> None:
             config=s.cfg.to_dict(),
         )
     )
+    _world_size_change(s, saved)
     old = (saved or {}).get("plan_fingerprint")
     new = s.plan.fingerprint()
     if saved is not None and old != new:
@@ -323,6 +363,28 @@ def _run_record(s: Session, saved: dict[str, Any] | None) -> None:
             "rewarm train: the learning-rate schedule changed (%s); "
             "resuming at the saved position on the new schedule",
             change or "unreadable",
+        )
+
+
+def _world_size_change(s: Session, saved: dict[str, Any] | None) -> None:
+    """One notice and a `run` record when the checkpoint was written by another number
+    of processes (checkpoints from before world_size was saved are not compared)."""
+    old = (saved or {}).get("world_size")
+    new = s.env.world_size
+    if saved is None or not isinstance(old, int) or old == new:
+        return
+    s.log.write(
+        WorldSizeChanged(
+            step=s.state.step, tokens=s.state.tokens, old_world_size=old, new_world_size=new
+        )
+    )
+    if s.env.is_main:
+        logger.info(
+            "rewarm train: the checkpoint was written by %d process(es), resuming with %d; "
+            "the global batch (%d tokens), data order and schedule are unchanged",
+            old,
+            new,
+            s.cfg.train.batch_tokens,
         )
 
 
