@@ -67,7 +67,7 @@ def eval_interval(cfg: Config) -> int:
 
 
 def checkpoint_format(cfg: Config, world_size: int) -> str:
-    """"full" or "sharded": how this run writes checkpoints with `world_size` processes.
+    """The checkpoint format ("full" or "sharded") of this run with `world_size` processes.
 
     "auto" shards where gathering would defeat the point: FSDP2 under torchrun, whose
     processes each hold a slice of the weights and moments. With DDP (every process
