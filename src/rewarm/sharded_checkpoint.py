@@ -204,6 +204,7 @@ def load(path: Path, state_dict: dict[str, Any]) -> None:
     in place from sharded checkpoint `path`: a collective under torchrun. Only the keys
     asked for are read (`{"model": ...}` alone loads the weights)."""
     verify(path)
+    read_metadata(path)  # refused here, with one line, before DCP (which logs failures)
     reader = _SafeReader(str(path / SHARDS))
     try:
         with warnings.catch_warnings():  # "assuming the intent is to load in a single process"
@@ -218,6 +219,18 @@ def load(path: Path, state_dict: dict[str, Any]) -> None:
         raise UserError(f"{path}: {_first_failure(err)}") from None
     except pickle.UnpicklingError as err:
         raise UserError(f"{path / SHARDS / METADATA}: {_refused(err)}") from None
+
+
+def read_metadata(path: Path) -> Any:
+    """DCP's metadata of sharded checkpoint `path`, unpickled with `_MetadataUnpickler`."""
+    file = path / SHARDS / METADATA
+    try:
+        with open(file, "rb") as f:
+            return _MetadataUnpickler(f).load()
+    except pickle.UnpicklingError as err:
+        raise UserError(f"{file}: {_refused(err)}") from None
+    except (OSError, EOFError, ValueError, TypeError, AttributeError) as err:
+        raise UserError(f"{file}: not readable DCP metadata ({type(err).__name__})") from None
 
 
 def load_model_weights(path: Path, model: torch.nn.Module, where: str) -> None:
