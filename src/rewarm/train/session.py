@@ -117,8 +117,6 @@ class Session:
     model_config_json: str = ""
     tokenizer_dir: Path = Path()
     """The tokenizer's Hugging Face files (from `to_hf()`), copied into each checkpoint."""
-    precision: str = "fp32"
-    """The precision in force (`rewarm.model.precision.resolve` of train.precision)."""
     checkpoint_format: str = "full"
     """How this run writes checkpoints: "full" or "sharded" (`derived.checkpoint_format`)."""
     clock: PhaseClock = field(default_factory=PhaseClock)
@@ -269,7 +267,6 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         state=state,
         model_config_json=model_config_json,
         tokenizer_dir=cfg.run_dir / "tokenizer",
-        precision=prec,
         checkpoint_format=checkpoint_format(cfg, env.world_size),
     )
     _run_record(session, saved)
