@@ -9,10 +9,12 @@ stage-end checkpoint (weights + AdamW moments + state).
 
 Activation checkpointing (`train.activation_checkpointing`): for a preset, the same
 rewarm run with "none", "full" and "selective", interleaved in fresh processes: the
-median step time and the process's peak resident memory side by side, plus the
-bytes one forward pass of the whole batch keeps for the backward pass (the CPU
-allocator's events, as `torch.profiler` records them: the activations alone,
-without the weights, AdamW moments and allocator slack that peak RSS includes).
+median step time and the process's peak resident memory side by side; and, in one
+process, the bytes one forward pass of the whole batch keeps for the backward pass
+(the CPU allocator's events, as `torch.profiler` records them: the activations
+alone, without the weights, AdamW moments and allocator slack that peak RSS
+includes) and the step time with the three modes taking turns step by step (the
+figure: on a loaded machine, separate runs minutes apart see different loads).
 
 Corpus size: for each corpus size, a fresh process opens the prepared shards,
 builds the `MixtureSampler` and draws batches; the resident memory it adds is
@@ -100,25 +102,46 @@ def worker_datamem(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def worker_actmem(a: argparse.Namespace) -> dict[str, Any]:
-    """Bytes one training forward of `a.batch_tokens` tokens keeps for backward, per mode."""
+    """Per mode: bytes one training forward of `a.batch_tokens` tokens keeps for backward,
+    and the step time with the modes taking turns step by step in this one process (a
+    loaded machine slows all three alike; the median of `a.rounds` turns each)."""
+    import time
+
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from rewarm.train import activation_checkpointing
+    from rewarm.train import activation_checkpointing, cpu_memory
     from rewarm.train.step import NextTokenLoss
 
-    out = {}
+    cpu_memory.keep_freed_memory()  # as the trainer does on a CPU
     rows = a.batch_tokens // a.seq_len
     tokens = torch.randint(0, a.vocab_size, (rows, a.seq_len + 1))
+    held, steps = {}, {}
     for mode in RECOMPUTE:
         model = workload.build_model(a.preset, a.vocab_size, a.seq_len)
         model.train()
         activation_checkpointing.apply(model, mode)
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             loss = NextTokenLoss(model)(tokens)  # kept alive: its graph holds the activations
-        out[mode] = sum(e.self_cpu_memory_usage for e in prof.events()) / 2**20
-        del loss, model
-    return {"held_mb": out}
+        held[mode] = sum(e.self_cpu_memory_usage for e in prof.events()) / 2**20
+        del loss
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=True)
+        steps[mode] = (NextTokenLoss(model), optimizer, [])
+
+    def step(mode: str) -> float:
+        fn, optimizer, _ = steps[mode]
+        t0 = time.perf_counter()
+        fn(tokens).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return time.perf_counter() - t0
+
+    for rnd in range(a.rounds + 1):
+        for mode in RECOMPUTE:
+            seconds = step(mode)
+            if rnd > 0:  # the first turn is warm-up
+                steps[mode][2].append(seconds)
+    return {"held_mb": held, "step_s": {m: steps[m][2] for m in RECOMPUTE}}
 
 
 def recompute_scaling(args: argparse.Namespace, vocab: int) -> list[dict[str, Any]]:
@@ -154,10 +177,12 @@ def recompute_scaling(args: argparse.Namespace, vocab: int) -> list[dict[str, An
                 f"{res['peak_rss_mb']:.0f} MiB (load {res['load_1min']:.1f})",
                 flush=True,
             )
-    held = common.run_worker(
+    inproc = common.run_worker(
         ["benchmarks/scaling.py", "--worker", "actmem", "--preset", args.recompute_preset]
         + ["--vocab-size", str(vocab), "--batch-tokens", str(args.batch_tokens)]
-    )["held_mb"]
+        + ["--rounds", str(args.recompute_turns)]
+    )
+    held = inproc["held_mb"]
     out = []
     for mode in RECOMPUTE:
         out.append(
@@ -167,6 +192,7 @@ def recompute_scaling(args: argparse.Namespace, vocab: int) -> list[dict[str, An
                 "step_s": common.median([t for r in runs[mode] for t in r["step_s"]]),
                 "peak_rss_mb": common.median([r["peak_rss_mb"] for r in runs[mode]]),
                 "held_mb": held[mode],
+                "turns_step_s": common.median(inproc["step_s"][mode]),
                 "rounds": [
                     {"step_s": common.median(r["step_s"]), "peak_rss_mb": r["peak_rss_mb"]}
                     for r in runs[mode]
@@ -178,6 +204,7 @@ def recompute_scaling(args: argparse.Namespace, vocab: int) -> list[dict[str, An
         row["rss_saved"] = 1 - row["peak_rss_mb"] / base["peak_rss_mb"]
         row["held_saved"] = 1 - row["held_mb"] / base["held_mb"]
         row["step_x"] = row["step_s"] / base["step_s"]
+        row["turns_step_x"] = row["turns_step_s"] / base["turns_step_s"]
     return out
 
 
@@ -254,7 +281,12 @@ def figures(
                 "",
                 note=f"{row['peak_rss_mb']:.0f} vs {recompute[0]['peak_rss_mb']:.0f} MiB",
             ),
-            common.Figure(f"{what}: step time vs none", row["step_x"], "x"),
+            common.Figure(
+                f"{what}: step time vs none",
+                row["turns_step_x"],
+                "x",
+                note=f"modes taking turns in one process; separate runs: {row['step_x']:.2f}x",
+            ),
         ]
     if len(models) >= 2:
         a, b = models[0], models[-1]
@@ -296,8 +328,10 @@ MODEL_HEADER = [
 RECOMPUTE_HEADER = [
     "preset",
     "activation_checkpointing",
-    "step s",
-    "step time vs none",
+    "step s (runs)",
+    "vs none",
+    "step s (turns)",
+    "vs none ",
     "peak RSS MiB",
     "peak RSS saved",
     "kept for backward MiB",
@@ -324,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", type=int, default=50)
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--recompute-preset", default="llama-small")
-    p.add_argument("--recompute-rounds", type=int, default=2)
+    p.add_argument("--recompute-rounds", type=int, default=2, help="separate runs per mode")
+    p.add_argument("--recompute-turns", type=int, default=6, help="steps per mode, in turns")
+    p.add_argument("--rounds", type=int, default=6, help=argparse.SUPPRESS)
     # internal
     p.add_argument("--worker", choices=["datamem", "actmem"], help=argparse.SUPPRESS)
     p.add_argument("--preset", default="llama-small", help=argparse.SUPPRESS)
@@ -341,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.presets, args.steps, args.warmup = ["llama-tiny", "llama-small"], 2, 1
         args.corpus_mb, args.batches = [1.0, 4.0], 20
-        args.recompute_rounds = 1
+        args.recompute_rounds, args.recompute_turns = 1, 3
     print(f"scaling: presets {args.presets}; corpus sizes {args.corpus_mb} MB per domain")
     prep = common.run_worker(
         ["benchmarks/throughput.py", "--worker", "prepare", "--tokenizer", "bpe"]
@@ -381,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
                         "mode",
                         "step_s",
                         "step_x",
+                        "turns_step_s",
+                        "turns_step_x",
                         "peak_rss_mb",
                         "rss_saved",
                         "held_mb",
