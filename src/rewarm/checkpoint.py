@@ -183,9 +183,7 @@ def _latest_name(root: Path) -> str:
 def is_complete(path: Path) -> bool:
     """`state.json` (written last) and the weights: `model.safetensors`, or a sharded
     checkpoint's `dcp/.metadata`."""
-    return (path / STATE).is_file() and (
-        (path / WEIGHTS).is_file() or (path / SHARDS / ".metadata").is_file()
-    )
+    return (path / STATE).is_file() and ((path / WEIGHTS).is_file() or is_sharded(path))
 
 
 def is_sharded(path: Path) -> bool:

@@ -30,6 +30,7 @@ from rewarm.config.derived import checkpoint_format, eval_interval, rows_per_ran
 from rewarm.data.mixture import MixtureSampler
 from rewarm.data.shards import DomainData
 from rewarm.data.tokenizer import Tokenizer
+from rewarm.errors import UserError
 from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator
 from rewarm.model import precision
 from rewarm.model.accounting import ModelStats, model_stats
@@ -201,6 +202,15 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     domains, tok = load_data(cfg, env, progress)
     ckpt = checkpoint.latest(cfg.run_dir / "checkpoints")
     saved = checkpoint.read_state(ckpt) if ckpt is not None else None
+    if saved is not None and not isinstance(saved.get("plan_fingerprint", ""), str):
+        # Missing is an older checkpoint; present but not a string is corruption.
+        raise UserError(f"{ckpt / checkpoint.STATE}: malformed plan_fingerprint (not a string)")
+    if saved is not None:
+        # Checked now, restored last: a bad one must stop the run before the log is cut.
+        with checkpoint.malformed(ckpt, "RNG state"):
+            current = rng_state()
+            set_rng_state(saved["rng"])
+            set_rng_state(current)
 
     prec = precision.resolve(t.precision, env.device, f"{cfg.source}: train.precision")
     sharded = ckpt is not None and checkpoint.is_sharded(ckpt)
