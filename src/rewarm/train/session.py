@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rewarm import __version__, atomic, checkpoint, sharded_checkpoint
+from rewarm import __version__, atomic, checkpoint
 from rewarm.config import Config, resolved_toml
 from rewarm.config.derived import checkpoint_format, eval_interval, rows_per_rank, stage_steps
 from rewarm.data.mixture import MixtureSampler
@@ -300,6 +300,8 @@ def _restore_tensors(
     """The optimizer state of a full checkpoint (its weights are already in), or the
     weights and optimizer state of a sharded one, resharded to this run's processes."""
     if sharded:
+        from rewarm import sharded_checkpoint  # torch.distributed.checkpoint: 1-3 s to import
+
         state = distributed.sharded_state(model, optimizer)  # templates of this run's shards
         sharded_checkpoint.load(ckpt, state)
         with checkpoint.malformed(ckpt, f"state in {checkpoint.SHARDS}/"):

@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from rewarm import checkpoint, runconfig, sharded_checkpoint
+from rewarm import checkpoint, runconfig
 from rewarm.config import Config
 from rewarm.config.derived import eval_interval, micro_batch_rows
 from rewarm.runlog import EvalRecord, NonFinite, Record, RunEnd, StageRecord, TrainRecord
@@ -215,6 +215,8 @@ def save_checkpoint(s: Session, *, stage_end: bool) -> None:
     (every process writes its own part; `rewarm.sharded_checkpoint`)."""
     with s.clock.phase("checkpoint"):
         if s.checkpoint_format == "sharded":
+            from rewarm import sharded_checkpoint  # torch.distributed.checkpoint: slow import
+
             if s.env.is_main:
                 s.state.metrics_lines = s.log.lines
             sharded_checkpoint.save(
