@@ -7,7 +7,7 @@ One script, meant to run in under 8 minutes on one modern GPU (H100/H200 class),
 every measurement in a fresh process (`--worker`), in order of importance so a
 time budget (`--budget-s`) cuts the least important last:
 
-1. the device's bf16 matmul peak, measured (`rewarm.train.throughput`);
+1. the device's bf16 matmul peak, measured (`rewarm.model.peak_flops`);
 2. `ref`: the two-stage run (stage 2 replays 25% of stage 1) in bf16 (`train.precision
    = "auto"`) with `train.compile = true`, continual evaluation (`eval.every_tokens =
    "auto"`) and periodic checkpoints;

@@ -105,7 +105,7 @@ def save(
     model_config_json: str,
     state: dict[str, Any] | None,
     keep: int,
-    extra: Callable[[Path], None] | None = None,
+    extra: Callable[[Path], object] | None = None,
 ) -> Path:
     """Write sharded checkpoint `root/step_NNNNNNNN`; every process calls it (a collective).
 
@@ -268,7 +268,7 @@ def _world() -> int:
     return dist.get_world_size() if _distributed() else 1
 
 
-def _first_failure(err: Exception) -> str:
+def _first_failure(err: BaseException) -> str:
     failures = getattr(err, "failures", {}) or {}
     for wrapped in failures.values():
         inner = getattr(wrapped, "exc", wrapped)

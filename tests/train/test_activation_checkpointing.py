@@ -6,13 +6,13 @@ import shutil
 
 import pytest
 import torch
-from runhelpers import load, one_thread, train_losses, write_config
 
 from rewarm.errors import UserError
 from rewarm.model.presets import preset_config
 from rewarm.train import activation_checkpointing as ac
 from rewarm.train.step import NextTokenLoss
 from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, train_losses, write_config
 
 
 def _model(mode: str, layers: int = 4) -> torch.nn.Module:

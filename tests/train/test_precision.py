@@ -6,12 +6,12 @@ import logging
 
 import pytest
 import torch
-from runhelpers import load, one_thread, records, write_config
 
 from rewarm.errors import UserError
 from rewarm.model import precision
 from rewarm.runconfig import load as load_config
 from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, records, write_config
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 SHORT = ["stages.0.tokens=384", "stages.1.tokens=256", "eval.every_tokens=0"]

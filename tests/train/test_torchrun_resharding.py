@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from runhelpers import ONE_THREAD_ENV, load, one_thread, records, train_losses, write_config
 
 from rewarm import checkpoint
 from rewarm.model.export import export
 from rewarm.model.hf import load_checkpoint_model
 from rewarm.train.trainer import train
+from tests.runhelpers import ONE_THREAD_ENV, load, one_thread, records, train_losses, write_config
 
 # Run as `torchrun ... SCRIPT train CONFIG ...`: the CLI, with every process SIGKILLing
 # itself right after its shards of the step-10 checkpoint are written (the temporary

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     domains = prepare.prepare(cfg, progress=False)
     hf.check_vocab(model, tokenizer.load_tokenizer(cfg).vocab_size, "CHECKPOINT")
     device = pick_device(cfg.train.device, 0)
-    model.to(device=device, dtype=torch.float32)
+    model.to(device=device, dtype=torch.float32)  # type: ignore[call-arg]  # see model.hf
     # One process: the training micro-batch of a single rank (world size 1).
     evaluator = build_evaluator(cfg, domains, device=device, names=args.domains)
     results = evaluator.evaluate(model)

@@ -113,4 +113,4 @@ def _wrap_forward(module: torch.nn.Module, context_fn: Callable[[], Any] | None)
             return checkpoint(inner, *args, **kwargs, **kw)
         return inner(*args, **kw)
 
-    module.forward = forward  # type: ignore[method-assign]
+    module.forward = forward

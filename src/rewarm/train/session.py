@@ -35,6 +35,7 @@ from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator
 from rewarm.model import precision
 from rewarm.model.accounting import ModelStats, model_stats
 from rewarm.model.hf import build_model
+from rewarm.model.peak_flops import peak_flops
 from rewarm.runlog import (
     METRICS_FILE,
     NullLog,
@@ -45,11 +46,11 @@ from rewarm.runlog import (
     WorldSizeChanged,
 )
 from rewarm.schedules import StagePlan
-from rewarm.train import activation_checkpointing, distributed, optim, throughput
+from rewarm.train import activation_checkpointing, distributed, optim
 from rewarm.train.changes import RESOLVED
 from rewarm.train.distributed import DistEnv
 from rewarm.train.phases import PhaseClock
-from rewarm.train.records import Progress
+from rewarm.train.progress import Progress
 from rewarm.train.step import loss_module
 
 logger = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict[str, Any]:
     """JSON-safe RNG states of python, numpy, torch (and CUDA)."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # legacy=True: ("MT19937", keys, pos, has_gauss, gauss)
     py = random.getstate()
     out: dict[str, Any] = {
         "python": [py[0], list(py[1]), py[2]],
@@ -202,10 +204,10 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     domains, tok = load_data(cfg, env, progress)
     ckpt = checkpoint.latest(cfg.run_dir / "checkpoints")
     saved = checkpoint.read_state(ckpt) if ckpt is not None else None
-    if saved is not None and not isinstance(saved.get("plan_fingerprint", ""), str):
-        # Missing is an older checkpoint; present but not a string is corruption.
-        raise UserError(f"{ckpt / checkpoint.STATE}: malformed plan_fingerprint (not a string)")
-    if saved is not None:
+    if ckpt is not None and saved is not None:
+        if not isinstance(saved.get("plan_fingerprint", ""), str):
+            # Missing is an older checkpoint; present but not a string is corruption.
+            raise UserError(f"{ckpt / checkpoint.STATE}: malformed plan_fingerprint (not a string)")
         # Checked now, restored last: a bad one must stop the run before the log is cut.
         with checkpoint.malformed(ckpt, "RNG state"):
             current = rng_state()
@@ -215,23 +217,23 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     prec = precision.resolve(t.precision, env.device, f"{cfg.source}: train.precision")
     sharded = ckpt is not None and checkpoint.is_sharded(ckpt)
     model = build_model(cfg, tok.vocab_size, getattr(tok, "eos_id", None))
-    if saved is not None and not sharded:
+    if ckpt is not None and saved is not None and not sharded:
         checkpoint.assign_weights(model, checkpoint.load_weights(ckpt), str(ckpt))
     stats = model_stats(model, t.seq_len)
     model_config_json = model.config.to_json_string()
     activation_checkpointing.apply(
         model, t.activation_checkpointing, f"{cfg.source}: train.activation_checkpointing"
     )
-    model.to(env.device)
+    model.to(env.device)  # type: ignore[arg-type]  # transformers' `to` (see model.hf)
     wrapped = distributed.wrap(model, env, t.fsdp)
     forward = loss_module(wrapped, compile=t.compile, distributed=env.distributed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = optim.build_optimizer(model, t, env.device)
-    if saved is not None:
+    if ckpt is not None and saved is not None:
         _restore_tensors(ckpt, model, optimizer, sharded, t.fsdp and env.distributed)
 
     sampler = MixtureSampler(cfg, domains, rank=env.rank, world_size=env.world_size)
-    if saved is not None:
+    if ckpt is not None and saved is not None:
         with checkpoint.malformed(ckpt, "sampler state"):
             sampler.load_state_dict(saved["sampler"])
     evaluator = build_evaluator(
@@ -246,7 +248,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     )
     stage_tokens = [st.tokens for st in cfg.stages]
     state = LoopState()
-    if saved is not None:
+    if ckpt is not None and saved is not None:
         with checkpoint.malformed(ckpt, "loop state"):
             state = LoopState.from_dict(saved["loop"])
     log: RunLogWriter | NullLog = NullLog()
@@ -271,7 +273,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         log=log,
         progress=Progress(0, 0, enabled=False),
         stats=stats,
-        peak_flops=throughput.peak_flops(env.device),
+        peak_flops=peak_flops(env.device),
         stage_steps=[stage_steps(cfg, i) for i in range(len(cfg.stages))],
         stage_starts=[sum(stage_tokens[:i]) for i in range(len(stage_tokens))],
         state=state,
@@ -280,7 +282,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         checkpoint_format=checkpoint_format(cfg, env.world_size),
     )
     _run_record(session, saved)
-    if saved is not None:
+    if ckpt is not None and saved is not None:
         with checkpoint.malformed(ckpt, "RNG state"):
             set_rng_state(saved["rng"])
     total = sum(session.stage_steps) * t.batch_tokens
