@@ -27,6 +27,7 @@ from rewarm.runlog import (
     ScheduleChanged,
     StageRecord,
     TrainRecord,
+    WorldSizeChanged,
     count_lines,
     encode,
     head,
@@ -104,6 +105,12 @@ CASES: list[tuple[Record, str, dict[str, object]]] = [
         "run",
         dict(event="nonfinite", step=4, tokens=512, loss=math.inf, grad_norm=2.0,
              action="skip", skips=1),
+    ),
+    (
+        WorldSizeChanged(step=8, tokens=1024, old_world_size=2, new_world_size=1),
+        "run",
+        dict(event="world_size_changed", step=8, tokens=1024, old_world_size=2,
+             new_world_size=1),
     ),
     (RunEnd(step=12, tokens=1536), "run", dict(event="end", step=12, tokens=1536)),
 ]  # fmt: skip

@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from rewarm import checkpoint
 from rewarm.model.presets import preset_config
 from rewarm.train.distributed import shard_units
 from rewarm.train.trainer import train
@@ -58,6 +59,9 @@ def test_two_process_fsdp_matches_one_process(finished, tmp_path):
     path = write_config(tmp_path, "fsdp")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     cmd += ["-m", "rewarm", "train", str(path), "--no-progress", "--set", "train.fsdp=true"]
+    # The gathered (full) checkpoint format under FSDP2; "auto" would write sharded ones,
+    # which test_torchrun_resharding.py covers.
+    cmd += ["--set", 'checkpoint.format="full"']
     proc = subprocess.run(
         cmd, capture_output=True, text=True, check=False, env=ONE_THREAD_ENV, timeout=300
     )
@@ -70,6 +74,7 @@ def test_two_process_fsdp_matches_one_process(finished, tmp_path):
     assert records(cfg.run_dir, "run")[0]["world_size"] == 2
     # The rank filter: the closing notice comes from rank 0 only.
     assert proc.stderr.count("rewarm train: fsdp: 12 steps") == 1, proc.stderr[-3000:]
+    assert (checkpoint.latest(cfg.run_dir / "checkpoints") / checkpoint.WEIGHTS).is_file()
 
 
 @pytest.mark.slow

@@ -28,6 +28,9 @@ NonFinite = Literal["skip", "stop"]
 DomainFormat = Literal["text", "megatron", "flat", "hf-tokens"]
 """"text" is read as documents and tokenized; the others are token ids made elsewhere."""
 TokenDtype = Literal["", "uint8", "uint16", "int16", "uint32", "int32", "int64"]
+Precision = Literal["auto", "fp32", "bf16-mixed"]
+ActivationCheckpointing = Literal["none", "full", "selective"]
+CheckpointFormat = Literal["auto", "full", "sharded"]
 OptimizerState = Literal["keep", "reset"]
 
 NOT_A_KEY = {"toml": False}
@@ -135,8 +138,15 @@ class TrainSection:
     """Max global gradient norm; 0 disables clipping."""
     device: Device = "auto"
     """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N"."""
+    precision: Precision = "auto"
+    """"auto" (fp32 on a CPU, "bf16-mixed" on a GPU with bf16), "fp32", or "bf16-mixed"
+    (bf16 autocast, fp32 master weights and moments); evaluation uses the same."""
     compile: bool = False
     """Compile the model and its loss with torch.compile (see docs/performance.md)."""
+    activation_checkpointing: ActivationCheckpointing = "none"
+    """Recompute activations per decoder layer in the backward pass: "none", "full"
+    (keep only each layer's input) or "selective" (keep matrix products and attention,
+    recompute the element-wise operations)."""
     fsdp: bool = False
     """Under torchrun, shard the model with FSDP2 `fully_shard` instead of DDP."""
     nonfinite: NonFinite = "skip"
@@ -169,6 +179,10 @@ class CheckpointSection:
     """Save every N training tokens (0 = only at stage ends)."""
     keep: int = 3
     """Keep the newest K periodic checkpoints; stage-end checkpoints are always kept."""
+    format: CheckpointFormat = "auto"
+    """"full" (one process writes the whole state), "sharded" (every process writes its
+    own shards with torch.distributed.checkpoint) or "auto" (sharded under torchrun with
+    train.fsdp, else full). Either format resumes under any number of processes."""
 
 
 @dataclass(kw_only=True)

@@ -29,6 +29,7 @@ from rewarm.config import Config
 from rewarm.config.derived import micro_batch_rows
 from rewarm.data.shards import DomainData
 from rewarm.errors import UserError
+from rewarm.model import precision as precision_mod
 from rewarm.model.packing import document_positions
 
 Autocast = Callable[[], contextlib.AbstractContextManager]
@@ -151,11 +152,9 @@ def document_eos(cfg: Config, domains: Mapping[str, DomainData]) -> int | None:
 
 
 def device_autocast(device: torch.device) -> Autocast:
-    """The precision training and evaluation run in: bf16 autocast on CUDA (fp32 master
-    weights), plain fp32 elsewhere."""
-    if device.type == "cuda":
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext
+    """The precision of `train.precision = "auto"` on `device` (`rewarm.model.precision`):
+    bf16 autocast on a CUDA device with bf16 (fp32 master weights), plain fp32 elsewhere."""
+    return precision_mod.autocast(precision_mod.resolve("auto", device), device)
 
 
 def build_evaluator(
@@ -168,19 +167,26 @@ def build_evaluator(
     world_size: int = 1,
     all_reduce_sum: Callable[[torch.Tensor], None] = lambda t: None,
     inference_mode: bool = True,
+    precision: str | None = None,
 ) -> Evaluator:
     """The evaluator of a run: `eval.tokens_per_domain` fixed windows of each domain's
     held-out split (all, or `names`), in batches of twice the training micro-batch
-    (`rewarm.config.derived.micro_batch_rows`) on `device` in its training precision,
-    with the training's document masking (`train.document_mask`). The trainer and `rewarm eval` both build it here, so their numbers agree."""
+    (`rewarm.config.derived.micro_batch_rows`) on `device` in the training precision
+    (`precision` as resolved by the caller, else `train.precision` resolved here).
+    With the training's document masking (`train.document_mask`).
+    The trainer and `rewarm eval` both build it here, so their numbers agree."""
     chosen = list(domains) if names is None else list(names)
+    if precision is None:
+        precision = precision_mod.resolve(
+            cfg.train.precision, device, f"{cfg.source}: train.precision"
+        )
     return Evaluator(
         {n: (domains[n].heldout, domains[n].bytes_per_token_heldout) for n in chosen},
         tokens_per_domain=cfg.eval.tokens_per_domain,
         seq_len=cfg.train.seq_len,
         batch_rows=2 * micro_batch_rows(cfg.train, world_size),
         device=device,
-        autocast=device_autocast(device),
+        autocast=precision_mod.autocast(precision, device),
         rank=rank,
         world_size=world_size,
         all_reduce_sum=all_reduce_sum,

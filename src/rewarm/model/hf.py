@@ -128,7 +128,8 @@ def load_hf_dir(path: str | Path, trust_remote_code: bool, where: str) -> PreTra
 def load_checkpoint_model(
     path: Path, trust_remote_code: bool = False, where: str = "checkpoint"
 ) -> PreTrainedModel:
-    """The model stored in a rewarm checkpoint directory (config.json + model.safetensors)."""
+    """The model stored in a rewarm checkpoint directory: config.json and the weights of
+    `model.safetensors` or, for a sharded checkpoint, of `dcp/` (read whole, on the CPU)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     try:
@@ -138,7 +139,12 @@ def load_checkpoint_model(
     model = AutoModelForCausalLM.from_config(
         mcfg, attn_implementation="sdpa", trust_remote_code=trust_remote_code
     )
-    checkpoint.assign_weights(model, checkpoint.load_weights(path), f"{where}: {path}")
+    if checkpoint.is_sharded(path):
+        from rewarm import sharded_checkpoint
+
+        sharded_checkpoint.load_model_weights(path, model, f"{where}: {path}")
+    else:
+        checkpoint.assign_weights(model, checkpoint.load_weights(path), f"{where}: {path}")
     return model
 
 

@@ -2,7 +2,8 @@
 
 `records` defines a frozen record class per kind (`TrainRecord`, `EvalRecord`,
 `StageRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `Branched`,
-`NonFinite`, `RunEnd`) and how each becomes one JSON line and back; `writer` appends records
+`WorldSizeChanged`, `NonFinite`, `RunEnd`) and how each becomes one JSON line and back;
+`writer` appends records
 (the trainer's `RunLogWriter`, `NullLog` on other ranks, `Sink`s such as the
 TensorBoard mirror); `reader` reads them (`read_run`, `read_records`, `head`).
 
@@ -26,6 +27,7 @@ from rewarm.runlog.records import (
     ScheduleChanged,
     StageRecord,
     TrainRecord,
+    WorldSizeChanged,
     decode,
     encode,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "Sink",
     "StageRecord",
     "TrainRecord",
+    "WorldSizeChanged",
     "count_lines",
     "decode",
     "encode",

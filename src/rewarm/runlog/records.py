@@ -174,6 +174,21 @@ class Branched:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorldSizeChanged:
+    """A run resumed under another number of processes than its checkpoint was
+    written with (the global batch, data order and schedule are unchanged)."""
+
+    kind: ClassVar[str] = "run"
+    event: Literal["world_size_changed"] = "world_size_changed"
+    step: int | None = None
+    tokens: int | None = None
+    old_world_size: int | None = None
+    """Processes that wrote the checkpoint."""
+    new_world_size: int | None = None
+    """Processes of the resumed run."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class NonFinite:
     """A non-finite loss or gradient norm, and what `train.nonfinite` did about it."""
 
@@ -218,7 +233,7 @@ class RunEvent:
     tokens: int | None = None
 
 
-RunRecord = RunStart | ScheduleChanged | Branched | NonFinite | RunEnd | RunEvent
+RunRecord = RunStart | ScheduleChanged | Branched | WorldSizeChanged | NonFinite | RunEnd | RunEvent
 Record = TrainRecord | EvalRecord | StageRecord | RunRecord
 
 KINDS = ("train", "eval", "stage", "run")
@@ -403,6 +418,13 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
             parent_fingerprint=_opt_str(rec, "parent_fingerprint"),
             fingerprint=_opt_str(rec, "fingerprint"),
             change=_opt_str(rec, "change"),
+        )
+    if event == "world_size_changed":
+        return WorldSizeChanged(
+            step=step,
+            tokens=tokens,
+            old_world_size=_opt_integer(rec, "old_world_size", where),
+            new_world_size=_opt_integer(rec, "new_world_size", where),
         )
     if event == "nonfinite":
         action = rec.get("action")

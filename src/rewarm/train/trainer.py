@@ -222,7 +222,24 @@ def evaluate(s: Session) -> None:
 
 
 def save_checkpoint(s: Session, *, stage_end: bool) -> None:
+    """A checkpoint in the run's format: full (gathered, written by rank 0) or sharded
+    (every process writes its own part; `rewarm.sharded_checkpoint`)."""
     with s.clock.phase("checkpoint"):
+        if s.checkpoint_format == "sharded":
+            from rewarm import sharded_checkpoint  # torch.distributed.checkpoint: slow import
+
+            if s.env.is_main:
+                s.state.metrics_lines = s.log.lines
+            sharded_checkpoint.save(
+                s.ckpt_root,
+                s.state.step,
+                state_dict=distributed.sharded_state(s.model, s.optimizer),
+                model_config_json=s.model_config_json,
+                state=checkpoint_state(s, stage_end=stage_end) if s.env.is_main else None,
+                keep=s.cfg.checkpoint.keep,
+                extra=lambda d: shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER),
+            )
+            return
         model_state, opt_state = distributed.full_state(
             s.model, s.optimizer, s.env, s.cfg.train.fsdp and s.env.distributed
         )
