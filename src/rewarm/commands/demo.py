@@ -37,6 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--tasks",
+        action="store_true",
+        help="also evaluate the built-in tasks (needs the tasks extra; docs/tasks.md)",
+    )
 
 
 def _say(line: str) -> None:
@@ -52,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from rewarm.demo.run import run_demo
     from rewarm.demo.runner import plan_arms
 
+    if args.tasks:
+        from rewarm import extras
+
+        extras.require("lm_eval", "--tasks")
     size = arms_mod.QUICK if args.quick else arms_mod.DEFAULT
     chosen = (
         list(arms_mod.ARMS)
@@ -59,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         else [a.strip() for item in args.arms for a in item.split(",") if a.strip()]
     )
     out = Path(args.out)
-    plans = plan_arms(chosen, out, args.seed, size)
+    plans = plan_arms(chosen, out, args.seed, size, tasks=args.tasks)
     total = sum(p.tokens for p in plans)
     _say(
         f"rewarm demo{' --quick' if args.quick else ''}: {size.preset}, BPE {size.vocab_size}, "
@@ -97,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         on_arm=on_arm,
+        tasks=args.tasks,
     )
     sys.stderr.flush()
     _say(
@@ -104,6 +114,12 @@ def run(args: argparse.Namespace) -> int:
         f"{total:,} tokens trained, {_clock(time.perf_counter() - tick)}):"
     )
     _say(outcome.table)
+    if outcome.task_table:
+        _say(
+            "\nTasks (accuracy on held-out items, chance 0.25, higher is better; "
+            "forg. = forgetting of the docs tasks, > 0: forgotten):"
+        )
+        _say(outcome.task_table)
     _say("")
     for line in _notes(plans, size):
         _say(line)

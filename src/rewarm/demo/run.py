@@ -28,6 +28,8 @@ class DemoOutcome:
     results_path: Path
     seconds: dict[str, float]
     plans: list[runner.ArmPlan]
+    task_table: str = ""
+    """With `tasks`: accuracy per built-in task and the docs tasks' forgetting."""
 
 
 def run_demo(
@@ -38,16 +40,23 @@ def run_demo(
     seed: int = 0,
     progress: bool = True,
     on_arm: Callable[[int, runner.ArmPlan, int, float], None] | None = None,
+    tasks: bool = False,
 ) -> DemoOutcome:
-    """Train (or resume) the chosen arms under `out_dir`, then tabulate and report."""
+    """Train (or resume) the chosen arms under `out_dir`, then tabulate and report.
+    With `tasks`, the arms evaluate the built-in tasks too (`rewarm.demo.tasks`)."""
     from rewarm.report.build import build_report
     from rewarm.runlog import read_run
 
-    plans = runner.plan_arms(arms, out_dir, seed, size)
+    plans = runner.plan_arms(arms, out_dir, seed, size, tasks=tasks)
     seconds = runner.run_arms(plans, progress=progress, on_arm=on_arm)
     dirs = {p.arm: p.cfg.run_dir for p in plans}
     results = table.arm_results(dirs)
     text = table.format_table(results)
+    task_text = ""
+    if tasks:
+        from rewarm.demo.tasks import format_task_table, task_results
+
+        task_text = format_task_table(task_results(dirs))
     meta = {
         "seed": seed,
         "size": asdict(size),
@@ -56,6 +65,7 @@ def run_demo(
         "demo_tokens": {p.arm: p.tokens for p in plans},
         "seconds": seconds,
         "table": text,
+        **({"task_table": task_text} if tasks else {}),
     }
     results_path = out_dir / RESULTS
     table.write_results(results_path, results, meta)
@@ -73,4 +83,5 @@ def run_demo(
         results_path=results_path,
         seconds=seconds,
         plans=plans,
+        task_table=task_text,
     )

@@ -56,8 +56,11 @@ class ArmPlan:
     """Training tokens the demo spends on this arm (a branch: stage 2 only)."""
 
 
-def plan_arms(arms: Sequence[str], out_dir: Path, seed: int, size: DemoSize) -> list[ArmPlan]:
-    """Configs in the canonical arm order; the first branching arm hosts stage 1."""
+def plan_arms(
+    arms: Sequence[str], out_dir: Path, seed: int, size: DemoSize, *, tasks: bool = False
+) -> list[ArmPlan]:
+    """Configs in the canonical arm order; the first branching arm hosts stage 1. With
+    `tasks`, every arm also evaluates the built-in tasks (`rewarm.demo.tasks`)."""
     unknown = [a for a in arms if a not in arms_mod.ARMS]
     if unknown:
         raise UserError(f"--arms: unknown arm {unknown[0]!r} (known: {', '.join(arms_mod.ARMS)})")
@@ -66,6 +69,10 @@ def plan_arms(arms: Sequence[str], out_dir: Path, seed: int, size: DemoSize) -> 
     plans = []
     for arm in chosen:
         raw = arms_mod.arm_config(arm, str(out_dir), seed, size)
+        if tasks:
+            from rewarm.demo.tasks import with_tasks
+
+            raw = with_tasks(raw, size)
         cfg = runconfig.from_dict(raw, source=f"demo arm {arm}")
         branch = host if arm in arms_mod.BRANCHING and arm != host else None
         tokens = sum(st.tokens for st in cfg.stages) - (size.stage1_tokens if branch else 0)

@@ -259,14 +259,20 @@ def comparison_table(st: Study) -> Table | None:
 
 
 def all_tables(st: Study) -> list[Table]:
+    from rewarm.report import task_tables
+
     out = [overview(st)]
     comp = comparison_table(st)
     if comp is not None:
         out.append(comp)
+    task_comp = task_tables.comparison_table(st)
+    if task_comp is not None:
+        out.append(task_comp)
     for r in st.runs:
         out += [matrix_table(r), domain_table(r)]
         if r.gaps:
             out.append(gap_table(r))
+        out += task_tables.run_tables(r)
         out.append(compute_table(r))
     return out
 

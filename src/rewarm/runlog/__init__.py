@@ -1,7 +1,7 @@
 """The run log, `RUN/metrics.jsonl`: the one owner of that file's format.
 
 `schema` defines a frozen record class per kind (`TrainRecord`, `EvalRecord`,
-`StageRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `NonFinite`,
+`StageRecord`, `TaskRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `NonFinite`,
 `RunEnd`) and how each becomes one JSON line and back; `writer` appends records
 (the trainer's `RunLogWriter`, `NullLog` on other ranks, `Sink`s such as the
 TensorBoard mirror); `reader` reads them (`read_run`, `read_records`, `head`).
@@ -24,6 +24,7 @@ from rewarm.runlog.schema import (
     RunStart,
     ScheduleChanged,
     StageRecord,
+    TaskRecord,
     TrainRecord,
     decode,
     encode,
@@ -47,6 +48,7 @@ __all__ = [
     "ScheduleChanged",
     "Sink",
     "StageRecord",
+    "TaskRecord",
     "TrainRecord",
     "count_lines",
     "decode",

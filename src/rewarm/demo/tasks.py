@@ -1,0 +1,105 @@
+"""`rewarm demo --tasks`: the built-in tasks in every arm, and the task table.
+
+Each arm also evaluates four built-in tasks (docs/tasks.md) made from the held-out
+split, at every stage boundary and every `TASK_EVERY` evaluations' worth of tokens:
+which attribute follows `obj.` (`names`) and which line comes next (`next-line`),
+for the old domain (docs) and the new one (code). The held-out split is four times
+the demo's usual size (`HELDOUT_FACTOR`), since the docs prose holds few dotted names;
+the loss numbers of a `--tasks` demo therefore differ slightly from a plain one.
+
+The table: each task's accuracy after both stages, and for the docs tasks their
+forgetting F = max accuracy at an earlier stage end - final accuracy (> 0: forgotten;
+`rewarm.tasks.continual`), read from each run's `task` records.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rewarm.demo.arms import DemoSize
+from rewarm.evaluation.timeline import timeline_of
+from rewarm.runlog import read_run
+from rewarm.tasks import continual
+
+TASKS = ("rewarm:names:docs", "rewarm:next-line:docs", "rewarm:names:code", "rewarm:next-line:code")
+LIMIT = 200
+"""Items per task and evaluation."""
+TASK_EVERY = 4
+"""Tasks are evaluated every this many held-out evaluations (and at stage boundaries)."""
+HELDOUT_FACTOR = 4
+OLD = "docs"
+
+
+def with_tasks(raw: dict[str, Any], size: DemoSize) -> dict[str, Any]:
+    """An arm's raw config with the built-in tasks on."""
+    out = {**raw, "eval": dict(raw["eval"]), "data": dict(raw["data"])}
+    out["eval"]["tasks"] = [{"task": t, "limit": LIMIT} for t in TASKS]
+    out["eval"]["tasks_every_tokens"] = TASK_EVERY * size.eval_every
+    out["data"]["heldout_min_tokens"] = HELDOUT_FACTOR * size.heldout_min_tokens
+    return out
+
+
+def _label(task: str) -> str:
+    """`rewarm:names:docs` -> the harness name `rewarm_docs_names`."""
+    _, kind, domain = task.split(":")
+    return f"rewarm_{domain}_{kind.replace('-', '_')}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskRow:
+    arm: str
+    final: dict[str, float]
+    """Harness task name -> accuracy after the last stage."""
+    forgetting: dict[str, float | None]
+    """Old-domain task -> forgetting after the last stage (None: one-stage baseline)."""
+
+
+def task_results(run_dirs: dict[str, Path]) -> list[TaskRow]:
+    rows = []
+    for arm, path in run_dirs.items():
+        log = read_run(path)
+        summary = continual.summarize(log.tasks, timeline_of(log).stages)
+        final: dict[str, float] = {}
+        forget: dict[str, float | None] = {}
+        if summary is not None:
+            last = summary.forgetting[-1]
+            for task in TASKS:
+                name = _label(task)
+                value = summary.final.get(f"{name} acc")
+                final[name] = math.nan if value is None else value[0]
+                if task.endswith(f":{OLD}"):
+                    forget[name] = last.get(f"{name} acc")
+        rows.append(TaskRow(arm=arm, final=final, forgetting=forget))
+    return rows
+
+
+def format_task_table(rows: list[TaskRow]) -> str:
+    """Plain text: accuracy per task (chance is 0.25), forgetting of the docs tasks."""
+    names = [_label(t) for t in TASKS]
+    heads = [n.removeprefix("rewarm_").replace("_", " ") for n in names]
+    old = [n for n, t in zip(names, TASKS, strict=True) if t.endswith(f":{OLD}")]
+    columns = [
+        "arm",
+        *heads,
+        *[f"{n.removeprefix('rewarm_').replace('_', ' ')} forg." for n in old],
+    ]
+    widths = [max(16, len(columns[0]))] + [max(9, len(c)) for c in columns[1:]]
+
+    def cell(x: float | None, signed: bool = False) -> str:
+        if x is None or math.isnan(x):
+            return "-"
+        return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
+
+    out = [line(columns), line(["-" * w for w in widths])]
+    for r in rows:
+        cells = [r.arm, *[cell(r.final.get(n)) for n in names]]
+        cells += [cell(r.forgetting.get(n), signed=True) for n in old]
+        out.append(line(cells))
+    return "\n".join(out)

@@ -1,0 +1,51 @@
+"""`rewarm demo --tasks`: every arm's config gains the built-in tasks (valid, with the
+larger held-out split), and the task table prints accuracy and docs forgetting."""
+
+from __future__ import annotations
+
+import math
+
+from rewarm.demo import tasks as demo_tasks
+from rewarm.demo.arms import ARMS, QUICK, arm_config
+from rewarm.demo.runner import plan_arms
+
+
+def test_arms_evaluate_the_builtin_tasks(tmp_path):
+    plans = plan_arms(list(ARMS), tmp_path, 0, QUICK, tasks=True)
+    for p in plans:
+        assert [t.task for t in p.cfg.eval.tasks] == list(demo_tasks.TASKS)
+        assert all(t.limit == demo_tasks.LIMIT for t in p.cfg.eval.tasks)
+        assert p.cfg.eval.tasks_every_tokens == demo_tasks.TASK_EVERY * QUICK.eval_every
+        assert p.cfg.data.heldout_min_tokens == demo_tasks.HELDOUT_FACTOR * QUICK.heldout_min_tokens
+    plain = arm_config("naive", str(tmp_path), 0, QUICK)
+    assert "tasks" not in plain["eval"]  # with_tasks copies, never mutates
+    assert all(not p.cfg.eval.tasks for p in plan_arms(["naive"], tmp_path, 0, QUICK))
+
+
+def test_task_table():
+    rows = [
+        demo_tasks.TaskRow(
+            arm="retrain",
+            final={
+                "rewarm_docs_names": 0.5,
+                "rewarm_docs_next_line": 0.25,
+                "rewarm_code_names": 0.75,
+                "rewarm_code_next_line": math.nan,
+            },
+            forgetting={"rewarm_docs_names": None, "rewarm_docs_next_line": None},
+        ),  # fmt: skip
+        demo_tasks.TaskRow(
+            arm="naive",
+            final={
+                "rewarm_docs_names": 0.4,
+                "rewarm_docs_next_line": 0.3,
+                "rewarm_code_names": 0.8,
+                "rewarm_code_next_line": 0.6,
+            },
+            forgetting={"rewarm_docs_names": 0.125, "rewarm_docs_next_line": -0.05},
+        ),  # fmt: skip
+    ]
+    lines = demo_tasks.format_task_table(rows).splitlines()
+    assert lines[0].split()[:3] == ["arm", "docs", "names"]
+    assert lines[2].split() == ["retrain", "0.500", "0.250", "0.750", "-", "-", "-"]
+    assert lines[3].split() == ["naive", "0.400", "0.300", "0.800", "0.600", "+0.125", "-0.050"]
