@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from taskhelpers import LIMIT, STAGE_TOKENS, TASK_EVERY, one_thread, write_config
+from taskhelpers import OBJECTS_LEARNT, STAGE_TOKENS, TASK_EVERY, one_thread, write_config
 
 from rewarm.extras import available
 from rewarm.runconfig import load
@@ -15,9 +15,10 @@ from rewarm.train.trainer import train
 
 @pytest.fixture(scope="session")
 def task_run(tmp_path_factory, monkeypatch_session):
-    """(config, sinks) of a finished run: stage "api" then "other", the built-in `names`
-    task of `api` at both boundaries and every TASK_EVERY tokens, and the W&B
-    (offline) and MLflow (local file store) sinks that are installed."""
+    """(config, sinks) of a finished run: stage "api" then "other"; the built-in
+    `next-line` task of `api` and the local recall task at both boundaries and every
+    TASK_EVERY tokens; the W&B (offline) and MLflow (local file store) sinks that are
+    installed."""
     if not available("lm_eval") and not (available("wandb") or available("mlflow")):
         pytest.skip("needs the tasks extra or a tracker: pip install 'rewarm[tasks,wandb,mlflow]'")
     tmp = tmp_path_factory.mktemp("task_run")
@@ -25,7 +26,9 @@ def task_run(tmp_path_factory, monkeypatch_session):
     extra = f'\n[log]\nsinks = {json.dumps(sinks)}\ngroup = "tests"\ndir = "{tmp / "trackers"}"\n'
     sets = [] if available("lm_eval") else ["eval.tasks=[]"]
     cfg = load(
-        write_config(tmp, tokens=STAGE_TOKENS, task_every=TASK_EVERY, limit=LIMIT, extra=extra),
+        write_config(
+            tmp, objects=OBJECTS_LEARNT, tokens=STAGE_TOKENS, task_every=TASK_EVERY, extra=extra
+        ),
         sets,
     )
     monkeypatch_session.setenv("WANDB_SILENT", "true")

@@ -15,7 +15,7 @@ def test_arms_evaluate_the_builtin_tasks(tmp_path):
     for p in plans:
         assert [t.task for t in p.cfg.eval.tasks] == list(demo_tasks.TASKS)
         assert all(t.limit == demo_tasks.LIMIT for t in p.cfg.eval.tasks)
-        assert p.cfg.eval.tasks_every_tokens == demo_tasks.TASK_EVERY * QUICK.eval_every
+        assert p.cfg.eval.tasks_every_tokens == 0  # stage boundaries only
         assert p.cfg.data.heldout_min_tokens == demo_tasks.HELDOUT_FACTOR * QUICK.heldout_min_tokens
     plain = arm_config("naive", str(tmp_path), 0, QUICK)
     assert "tasks" not in plain["eval"]  # with_tasks copies, never mutates
@@ -47,5 +47,5 @@ def test_task_table():
     ]
     lines = demo_tasks.format_task_table(rows).splitlines()
     assert lines[0].split()[:3] == ["arm", "docs", "names"]
-    assert lines[2].split() == ["retrain", "0.500", "0.250", "0.750", "-", "-", "-"]
-    assert lines[3].split() == ["naive", "0.400", "0.300", "0.800", "0.600", "+0.125", "-0.050"]
+    assert lines[2].split() == ["retrain", "0.500", "0.250", "-", "-", "-"]
+    assert lines[3].split() == ["naive", "0.400", "0.300", "0.600", "+0.125", "-0.050"]

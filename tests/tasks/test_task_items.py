@@ -55,10 +55,19 @@ def test_names_distractors_are_matched_and_never_valid(prepared):
     cfg, domains, tok = prepared
     path = builtin.ensure(cfg, Builtin(kind="names", domain="api"), domains["api"], tok, "t")
     right = dict(zip(OBJECTS, API, strict=True))
-    for it in _items(path):
+    found = _items(path)
+    assert sorted(it["choices"][it["label"]] for it in found) == sorted(API)  # one item each
+    docs = builtin.heldout_documents(domains["api"], tok, derive("tasks", "names", "api"))
+    for it in found:
         obj = re.search(r"(\w+)\.$", it["context"]).group(1)
-        assert it["choices"][it["label"]] == right[obj]
-        assert all(len(c) == len(right[obj]) for c in it["choices"])  # every API name has 6
+        answer = it["choices"][it["label"]]
+        assert answer == right[obj]
+        # No choice occurs in the longest context the item could have had (copying
+        # never helps), and the distractors are the nearest in length among the rest.
+        window = set(re.findall(r"\w+", items._window(docs[it["doc"]], it["offset"])))
+        assert not set(it["choices"]) & window
+        distance = sorted(abs(len(a) - len(answer)) for a in API if a != answer and a not in window)
+        assert max(abs(len(c) - len(answer)) for c in it["choices"]) == distance[2]
     spec = (path.parent / builtin.YAML).read_text()
     assert "dataset_path: json" in spec and "target_delimiter: ''" in spec
 

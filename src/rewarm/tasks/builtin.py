@@ -35,7 +35,7 @@ from rewarm.errors import UserError
 from rewarm.tasks.items import MAKERS
 from rewarm.tasks.spec import Builtin
 
-VERSION = 1
+VERSION = 2
 """Bumped whenever the items made from the same text change."""
 MIN_ITEMS = 10
 TEXT_BUDGET = 4_000_000
