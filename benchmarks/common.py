@@ -8,7 +8,7 @@ Definitions used throughout:
 - Peak: the best achieved rate of a large square fp32 `torch.mm` on the CPU (the
   number MFU is measured against, SCIENCE.md section 6), and, when CUDA is present,
   the same for bf16 on the device; measured by the trainer's own
-  `rewarm.train.throughput.measure_matmul_flops`.
+  `rewarm.model.peak_flops.measure_matmul_flops`.
 - FLOPs per training token: the trainer's `rewarm.model.accounting.model_stats`
   (SCIENCE.md section 6): 6 * N + 12 * n_layers * d_model * seq_len, where N counts
   the parameters touched per token: every matrix and norm, the LM head included, the
@@ -42,10 +42,10 @@ RESULTS_DIR = BENCH_DIR / "results"
 
 def matmul_peak_gflops(sizes: Sequence[int] = (2048, 3072), seconds: float = 0.0) -> float:
     """Best fp32 GFLOP/s of square products on the CPU over `sizes`
-    (`rewarm.train.throughput.measure_matmul_flops`, 5 reps or `seconds` per size)."""
+    (`rewarm.model.peak_flops.measure_matmul_flops`, 5 reps or `seconds` per size)."""
     import torch
 
-    from rewarm.train.throughput import measure_matmul_flops
+    from rewarm.model.peak_flops import measure_matmul_flops
 
     cpu = torch.device("cpu")
     return max(measure_matmul_flops(cpu, torch.float32, n, 5, seconds) for n in sizes) / 1e9
@@ -55,7 +55,7 @@ def cuda_bf16_peak_tflops(n: int = 8192) -> float | None:
     """Best achieved bf16 TFLOP/s of a square product on the CUDA device, or None."""
     import torch
 
-    from rewarm.train.throughput import measure_matmul_flops
+    from rewarm.model.peak_flops import measure_matmul_flops
 
     if not torch.cuda.is_available():
         return None

@@ -30,7 +30,7 @@ import torch
 from rewarm import atomic
 from rewarm.laws.curves import PAPER_FIT, PAPER_HELD_OUT, read_paper_curve
 from rewarm.laws.fit import evaluate_curves, fit, make_law
-from rewarm.laws.metrics import curve_mean
+from rewarm.laws.goodness import curve_mean
 
 # (row label, law, fit method): MPL's default two-stage fit, the same as literally as
 # the paper's released code, MPL fitted to convergence, and Tissue.

@@ -15,11 +15,11 @@ from rewarm import plotting
 
 FIGURE_MODULES = (
     "rewarm.plotting",
-    "rewarm.report.plots",
+    "rewarm.report.drawing",
     "rewarm.report.figures",
     "rewarm.report.build",
     "rewarm.demo.figure",
-    "rewarm.schedules.plot",
+    "rewarm.schedules.lr_plot",
     "rewarm.laws.plots",
 )
 

@@ -9,27 +9,29 @@ A checkpoint directory holds
 - `checksums.json`: the size and SHA-256 of `model.safetensors` and
   `optimizer.pt`, verified before either is loaded, so a torn or bit-flipped file
   is refused instead of resumed from;
-- `state.json`: position, step, stage, sampler state, RNG states, loop state,
-  schedule fingerprint and config hash (plain JSON).
+- `state.json`: position, step, stage, sampler state, RNG states, loop state and
+  the LR plan's fingerprint (plain JSON; older checkpoints also hold a config hash,
+  never read).
 
 Everything is written into a temporary sibling directory, fsynced, and renamed
 into place (`rewarm.atomic.directory`); inside it `checksums.json` is written
 before `state.json`, so a directory without `state.json` is never complete. Only
 then is `checkpoints/latest` replaced (`rewarm.atomic.write_text`), so a kill at
 any instant leaves `latest` naming a complete checkpoint.
+
+The file names and the reading of `state.json` live in `rewarm.checkpoint_state`
+(no torch) and are re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import pickle
-import re
 import shutil
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,25 +40,44 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rewarm import atomic
+from rewarm.checkpoint_state import (  # re-exported: callers use `checkpoint.NAME`
+    CHECKSUMS,
+    LATEST,
+    MODEL_CONFIG,
+    OPTIMIZER,
+    STATE,
+    TOKENIZER,
+    WEIGHTS,
+    malformed,
+    read_state,
+    step_dir_name,
+    step_of,
+    trained_tokens,
+)
 from rewarm.errors import UserError
 
-STATE = "state.json"
-WEIGHTS = "model.safetensors"
-OPTIMIZER = "optimizer.pt"
-CHECKSUMS = "checksums.json"
-MODEL_CONFIG = "config.json"
-LATEST = "latest"
-TOKENIZER = "tokenizer"
-
-
-def step_dir_name(step: int) -> str:
-    return f"step_{step:08d}"
-
-
-def step_of(path: Path) -> int | None:
-    """The optimizer step in a checkpoint directory's name (`step_00001234` -> 1234)."""
-    match = re.fullmatch(r"step_(\d+)", path.name)
-    return int(match.group(1)) if match else None
+__all__ = [
+    "CHECKSUMS",
+    "LATEST",
+    "MODEL_CONFIG",
+    "OPTIMIZER",
+    "STATE",
+    "TOKENIZER",
+    "WEIGHTS",
+    "assign_weights",
+    "is_complete",
+    "latest",
+    "load_optimizer",
+    "load_weights",
+    "malformed",
+    "prune",
+    "read_state",
+    "save",
+    "step_dir_name",
+    "step_of",
+    "trained_tokens",
+    "verify",
+]
 
 
 def _dedupe(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -64,7 +85,7 @@ def _dedupe(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     seen: set[tuple[int, int]] = set()
     out: dict[str, torch.Tensor] = {}
     for name, t in state.items():
-        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        key = (t.untyped_storage().data_ptr(), int(t.storage_offset()))
         if key in seen and t.numel() > 0:
             continue
         seen.add(key)
@@ -81,7 +102,7 @@ def save(
     optimizer_state: dict[str, Any] | None,
     state: dict[str, Any],
     keep: int,
-    extra: Callable[[Path], None] | None = None,
+    extra: Callable[[Path], object] | None = None,
 ) -> Path:
     """Write checkpoint `root/step_NNNNNNNN` atomically, update `latest`, prune old ones.
 
@@ -112,7 +133,7 @@ def _write_files(
     model_config_json: str,
     optimizer_state: dict[str, Any] | None,
     state: dict[str, Any],
-    extra: Callable[[Path], None] | None,
+    extra: Callable[[Path], object] | None,
 ) -> None:
     save_file(_dedupe(model_state), str(tmp / WEIGHTS), metadata={"format": "pt"})
     (tmp / MODEL_CONFIG).write_text(model_config_json, encoding="utf-8")
@@ -195,40 +216,6 @@ def prune(root: Path, keep: int) -> None:
             gone = p.with_name(f".old-{p.name}-{os.getpid()}")
             os.replace(p, gone)
             shutil.rmtree(gone, ignore_errors=True)
-
-
-def read_state(path: Path) -> dict[str, Any]:
-    try:
-        state = json.loads((path / STATE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: not a rewarm checkpoint (no {STATE})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path / STATE}: not valid JSON: {err}") from None
-    if not isinstance(state, dict):
-        raise UserError(f"{path / STATE}: not a rewarm checkpoint state (not a JSON object)")
-    return state
-
-
-def trained_tokens(path: Path) -> int:
-    """Training tokens the checkpoint's model was trained on: `loop.tokens` of its
-    state.json (global batch tokens x optimizer steps, skipped non-finite steps
-    included). Not `position`, the LR plan's position, which stops at a stage's
-    configured length when its last step runs past it."""
-    state = read_state(path)
-    with malformed(path, "loop state"):
-        tokens = state["loop"]["tokens"]
-        if type(tokens) is not int or tokens < 0:
-            raise TypeError(f"loop.tokens = {tokens!r}")
-    return tokens
-
-
-@contextlib.contextmanager
-def malformed(path: Path, what: str) -> Iterator[None]:
-    """Turn a structural error while restoring `what` from `path` into a one-line UserError."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as err:
-        raise UserError(f"{path / STATE}: malformed {what} ({type(err).__name__}: {err})") from None
 
 
 def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

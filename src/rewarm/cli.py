@@ -18,7 +18,7 @@ from rewarm.errors import UserError
 
 # verb -> (module under rewarm.commands, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
-    "demo": ("demo", "continual pre-training vs re-training on built-in real text"),
+    "demo": ("demo", "continual pre-training vs re-training, on built-in text or your corpora"),
     "prepare": ("prepare", "turn each domain's corpus into memory-mapped token shards"),
     "train": ("train", "run or resume the stages of a config"),
     "eval": ("eval", "held-out loss of a checkpoint on every domain, or harness tasks"),
@@ -31,28 +31,29 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The `rewarm` parser and each verb's subparser (empty until its verb is chosen)."""
     parser = argparse.ArgumentParser(
         prog="rewarm",
         description="Continual pre-training of language models without forgetting.",
     )
     parser.add_argument("--version", action="version", version=f"rewarm {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    verbs = {}
     for verb, (module, help_text) in VERBS.items():
-        p = sub.add_parser(verb, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
+        verbs[verb] = sub.add_parser(verb, help=help_text, description=help_text)
+        verbs[verb].set_defaults(_module=module)
         # Arguments are added lazily in main() for the chosen verb only.
-    return parser
+    return parser, verbs
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser, verbs = build_parser()
     verb = next((a for a in argv if not a.startswith("-")), None)
-    if verb in VERBS:
+    if verb is not None and verb in VERBS:
         module = importlib.import_module(f"rewarm.commands.{VERBS[verb][0]}")
-        sub = parser._subparsers._group_actions[0].choices[verb]  # type: ignore[union-attr]
-        module.add_arguments(sub)
+        module.add_arguments(verbs[verb])
     args = parser.parse_args(argv)
     if args.verb is None:
         parser.print_help()

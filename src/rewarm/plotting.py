@@ -44,7 +44,8 @@ def style(rc: Mapping[str, Any]) -> Iterator[None]:
     """Apply the matplotlib settings `rc` to figures created and saved inside; restore after."""
     import matplotlib
 
-    with matplotlib.rc_context(dict(rc)):
+    # matplotlib types the keys as a Literal of its setting names; `rc`'s are such names.
+    with matplotlib.rc_context(dict(rc)):  # type: ignore[arg-type]
         yield
 
 

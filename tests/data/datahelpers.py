@@ -1,4 +1,4 @@
-"""Plain helpers for the data-layer tests (imported by name; tests/ has no packages)."""
+"""Plain helpers for the data-layer tests (`tests.data.datahelpers`)."""
 
 from __future__ import annotations
 

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from datahelpers import fake_domain, make_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rewarm.config.derived import stage_steps
 from rewarm.data.mixture import MixtureSampler
 from rewarm.errors import UserError
+from tests.data.datahelpers import fake_domain, make_config
 
 SEQ = 8
 ROWS = 40

@@ -8,12 +8,12 @@ import os
 
 import numpy as np
 import pytest
-from datahelpers import make_config
 
 from rewarm.data import shards
 from rewarm.data.prepare import choose_heldout, prepare
 from rewarm.data.tokenizer import load_tokenizer
 from rewarm.errors import UserError
+from tests.data.datahelpers import make_config
 
 DOCS = {
     f"doc{i:02d}.txt": f"Document {i}: the quick brown fox — naïve café 日本語 {i * 7}.\n"

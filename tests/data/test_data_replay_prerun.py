@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datahelpers import fake_domain, make_config
 
 from rewarm.data.mixture import MixtureSampler
 from rewarm.errors import UserError
+from tests.data.datahelpers import fake_domain, make_config
 
 SEQ, ROWS = 8, 40
 

@@ -30,6 +30,17 @@ def test_text_files_directories_and_globs(write_texts):
         sources.resolve(str(root / "nope*.txt"), "src")
 
 
+def test_a_file_named_twice_is_read_once(write_texts):
+    """Built-in corpora too (they used to be checked against the wrong set, so a corpus
+    listed twice, or a file of one named again by path, was read twice)."""
+    once = sources.resolve("python-docs", "src")
+    assert sources.resolve(["python-docs", "python-docs"], "src") == once
+    first = str(once[0].path)
+    assert sources.resolve(["python-docs", first], "src") == once
+    root = write_texts({"a.txt": "ay"})
+    assert len(sources.resolve([str(root), str(root / "a.txt")], "src")) == 1
+
+
 def test_jsonl_field_and_null_values(write_texts):
     lines = [{"text": "one"}, {"text": None}, {"text": ""}, {"text": "two", "id": 3}]
     root = write_texts({"d.jsonl": "\n".join(json.dumps(x) for x in lines) + "\n\n"})

@@ -11,7 +11,7 @@ import torch
 from rewarm.errors import UserError
 from rewarm.laws.curves import PAPER_FIT, PAPER_HELD_OUT, Curve, read_paper_curve
 from rewarm.laws.fit import evaluate_curves, fit, load_fit, make_law, save_fit
-from rewarm.laws.metrics import curve_mean, fit_metrics
+from rewarm.laws.goodness import curve_mean, fit_metrics
 from rewarm.laws.mpl import MPLaw
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "loss-curves"
@@ -104,7 +104,7 @@ def test_warmup_ld_form_is_the_literal_double_sum(tmp_path: Path) -> None:
     cv = Curve("x", steps, np.ones(steps.size), c.lr, 100)
     with torch.no_grad():
         pt = {k: torch.tensor(v, dtype=torch.float64) for k, v in TRUE.items()}
-        got = exact.evaluate(exact.design(cv), pt).numpy()
+        got = exact.design(cv).evaluate(pt).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-10)
     # the form travels with a saved fit, so predictions use the law that was fitted
     res = fit([synthetic("cosine", noise=2e-4), synthetic("step", noise=2e-4)], law, method="paper")

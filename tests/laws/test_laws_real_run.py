@@ -6,18 +6,13 @@ import contextlib
 import csv
 import io
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
-
-from runhelpers import one_thread, write_corpus  # noqa: E402
-
-from rewarm.cli import main  # noqa: E402
-from rewarm.config import load_config  # noqa: E402
-from rewarm.train.trainer import train  # noqa: E402
+from rewarm.cli import main
+from rewarm.config import load_config
+from rewarm.train.trainer import train
+from tests.runhelpers import one_thread, write_corpus
 
 CONFIG = """
 [run]

@@ -15,6 +15,7 @@ import torch
 
 from rewarm import checkpoint
 from rewarm.cli import main
+from tests.runhelpers import write_config
 
 
 def cli(*argv: str) -> tuple[int, str]:
@@ -97,8 +98,6 @@ def warm_imports() -> None:
 def short_config(tmp: Path, name: str) -> Path:
     """The runhelpers two-stage config with 2 steps per stage (for tests that only
     need a real run, not a long one)."""
-    from runhelpers import write_config
-
     path = write_config(tmp, name)
     text = path.read_text(encoding="utf-8")
     assert text.count("tokens = 768") == 2

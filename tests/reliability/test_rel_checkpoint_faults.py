@@ -20,12 +20,12 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from relhelpers import assert_checkpoints_sound, cli
-from runhelpers import ONE_THREAD_ENV, copy_run, load, one_thread, train_losses, write_config
 
 from rewarm import checkpoint
 from rewarm.runlog import RunLogWriter
 from rewarm.train.trainer import train
+from tests.reliability.relhelpers import assert_checkpoints_sound, cli
+from tests.runhelpers import ONE_THREAD_ENV, copy_run, load, one_thread, train_losses, write_config
 
 
 @pytest.fixture(scope="module")

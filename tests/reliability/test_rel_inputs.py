@@ -20,8 +20,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from relhelpers import cli
-from runhelpers import BASE, ONE_THREAD_ENV, load, write_config
 
 from rewarm.config import dump_toml
 from rewarm.data import shards
@@ -29,6 +27,8 @@ from rewarm.errors import UserError
 from rewarm.model.hf import check_init
 from rewarm.runconfig import from_dict as config_from_dict
 from rewarm.schedules import StagePlan
+from tests.reliability.relhelpers import cli
+from tests.runhelpers import BASE, ONE_THREAD_ENV, load, write_config
 
 CI = os.environ.get("CI") == "true"
 FUZZ = settings(

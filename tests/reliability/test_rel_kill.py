@@ -19,12 +19,12 @@ import shutil
 from pathlib import Path
 
 import torch
-from relhelpers import assert_checkpoints_sound, fork_train
-from runhelpers import load, records, train_losses, write_config
 
 from rewarm import atomic, checkpoint
 from rewarm.runlog import RunLogWriter
 from rewarm.train import trainer
+from tests.reliability.relhelpers import assert_checkpoints_sound, fork_train
+from tests.runhelpers import load, records, train_losses, write_config
 
 KILLS = int(os.environ.get("REWARM_KILLS", "4" if os.environ.get("CI") == "true" else "20"))
 # Every step is checkpointed so kills land in and around checkpoint writes often.

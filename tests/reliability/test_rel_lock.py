@@ -10,10 +10,10 @@ import socket
 import time
 
 import torch
-from relhelpers import cli, fork_train, short_config, warm_imports
-from runhelpers import load, one_thread, records
 
 from rewarm.train import runlock, trainer
+from tests.reliability.relhelpers import cli, fork_train, short_config, warm_imports
+from tests.runhelpers import load, one_thread, records
 
 
 def _hang_in_stage() -> None:

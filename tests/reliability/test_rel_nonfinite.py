@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from relhelpers import cli, short_config
-from runhelpers import load, one_thread, records
 
 from rewarm import checkpoint
 from rewarm.train import step as step_mod
+from tests.reliability.relhelpers import cli, short_config
+from tests.runhelpers import load, one_thread, records
 
 
 class NanGradient(torch.autograd.Function):

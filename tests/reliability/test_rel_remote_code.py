@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from relhelpers import cli
-from runhelpers import write_config
 
 from rewarm.data import tokenizer as tok_mod
 from rewarm.errors import UserError
 from rewarm.model import hf
+from tests.reliability.relhelpers import cli
+from tests.runhelpers import write_config
 
 
 def _code_dir(tmp: Path, marker: Path) -> Path:

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic_runs import write_run
 
 from rewarm.cli import main
-from rewarm.evaluation import compare as cmp
-from rewarm.evaluation import metrics as m
-from rewarm.evaluation.timeline import timeline_of
+from rewarm.continual import compare as cmp
+from rewarm.continual import metrics as m
+from rewarm.continual.timeline import timeline_of
 from rewarm.runlog import read_run
+from tests.report.synthetic_runs import write_run
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from matplotlib.figure import Figure
-from synthetic_runs import write_run
 
 from rewarm import plotting
 from rewarm.report import figures as figs
@@ -16,6 +15,7 @@ from rewarm.report.build import markdown
 from rewarm.report.html import render
 from rewarm.report.summary import RunSummary, Study, study
 from rewarm.runlog import read_run
+from tests.report.synthetic_runs import write_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -1,19 +1,15 @@
-"""report.html renders in headless Chromium: every figure loads, no console errors."""
+"""report.html renders in headless Chromium (Selenium): every figure loads, no console
+errors."""
 
 from __future__ import annotations
 
-import pytest
-from headless_chromium import find_or_install, render
-from synthetic_runs import write_run
-
 from rewarm.cli import main
+from tests.report.browser import render, require_chromium
+from tests.report.synthetic_runs import write_run
 
 
-@pytest.mark.timeout(900)  # may include installing Debian's chromium
 def test_report_html_renders_in_headless_chromium(tmp_path):
-    binary, why = find_or_install()
-    if binary is None:
-        pytest.skip(f"headless Chromium unavailable: {why}")
+    require_chromium()
     write_run(tmp_path / "cont", "continual")
     write_run(tmp_path / "retrain", "retrain", seed=1)
     out = tmp_path / "report"
@@ -21,7 +17,7 @@ def test_report_html_renders_in_headless_chromium(tmp_path):
         main(["report", str(tmp_path / "cont"), str(tmp_path / "retrain"), "--out", str(out)]) == 0
     )
     shot = tmp_path / "screenshot.png"
-    page = render(binary, out / "report.html", shot)
+    page = render(out / "report.html", shot)
     assert page.errors == []
     assert page.title.startswith("rewarm report")
     assert len(page.images) == 7
@@ -36,14 +32,12 @@ def test_report_html_renders_in_headless_chromium(tmp_path):
 
 def test_broken_figure_is_detected(tmp_path):
     """The check itself can fail: an image that cannot decode is reported."""
-    binary, why = find_or_install()
-    if binary is None:
-        pytest.skip(f"headless Chromium unavailable: {why}")
+    require_chromium()
     page_path = tmp_path / "page.html"
     page_path.write_text(
         "<!doctype html><title>t</title><img alt='bad' src='data:image/png;base64,AAAA'>"
         "<script>console.error('boom')</script>"
     )
-    page = render(binary, page_path, tmp_path / "shot.png")
+    page = render(page_path, tmp_path / "shot.png")
     assert [img["alt"] for img in page.images if img["width"] == 0] == ["bad"]
     assert any("boom" in e for e in page.errors)

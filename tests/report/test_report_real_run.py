@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
-
-from headless_chromium import find_or_install, render  # noqa: E402
-from runhelpers import load, one_thread, write_config  # noqa: E402
-from test_report_command import close, parse_tables  # noqa: E402
-
-from rewarm.cli import main  # noqa: E402
-from rewarm.evaluation import metrics as m  # noqa: E402
-from rewarm.evaluation.timeline import timeline_of  # noqa: E402
-from rewarm.runlog import read_run  # noqa: E402
-from rewarm.train.trainer import train  # noqa: E402
+from rewarm.cli import main
+from rewarm.continual import metrics as m
+from rewarm.continual.timeline import timeline_of
+from rewarm.runlog import read_run
+from rewarm.train.trainer import train
+from tests.report.browser import render, require_chromium
+from tests.report.test_report_command import close, parse_tables
+from tests.runhelpers import load, one_thread, write_config
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +55,9 @@ def test_summary_of_a_real_run_matches_its_metrics(real_report):
 
 
 def test_report_of_a_real_run_renders_in_chromium(real_report, tmp_path):
-    binary, why = find_or_install()
-    if binary is None:
-        pytest.skip(f"headless Chromium unavailable: {why}")
+    require_chromium()
     _cfg, out, _ = real_report
-    page = render(binary, out / "report.html", tmp_path / "shot.png")
+    page = render(out / "report.html", tmp_path / "shot.png")
     assert page.errors == []
     assert len(page.images) >= 4
     broken = [img["alt"] for img in page.images if not (img["complete"] and img["width"] > 100)]

@@ -14,6 +14,7 @@ import pytest
 from rewarm.errors import UserError
 from rewarm.runlog import (
     METRICS_FILE,
+    Branched,
     EvalRecord,
     NonFinite,
     NullLog,
@@ -87,6 +88,16 @@ CASES: list[tuple[Record, str, dict[str, object]]] = [
         dict(event="schedule_changed", step=6, tokens=768,
              change="stage 1 (b) peak_lr: 0.1 -> 0.2", old_fingerprint="{}",
              new_fingerprint="{1}"),
+    ),
+    (
+        Branched(
+            step=6, tokens=768, parent="runs/a", checkpoint="runs/a/checkpoints/step_00000006",
+            parent_fingerprint="{}", fingerprint="{1}", change=None,
+        ),
+        "run",
+        dict(event="branch", step=6, tokens=768, parent="runs/a",
+             checkpoint="runs/a/checkpoints/step_00000006", parent_fingerprint="{}",
+             fingerprint="{1}", change=None),
     ),
     (
         NonFinite(step=4, tokens=512, loss=math.inf, grad_norm=2.0, action="skip", skips=1),
@@ -250,7 +261,7 @@ def test_null_log_writes_nothing_and_follows_truncate(tmp_path):
 
 
 def test_tensorboard_sink_mirrors_train_and_eval_scalars_by_tokens():
-    from rewarm.train.tensorboard import TensorBoardSink
+    from rewarm.trackers.tensorboard_sink import TensorBoardSink
 
     class Fake:
         def __init__(self) -> None:
@@ -282,7 +293,7 @@ def test_tensorboard_sink_mirrors_train_and_eval_scalars_by_tokens():
 def test_the_run_log_imports_without_torch():
     code = (
         "import sys\n"
-        "import rewarm.runlog, rewarm.evaluation.compare, rewarm.laws.curves, rewarm.report.build\n"
+        "import rewarm.runlog, rewarm.continual.compare, rewarm.laws.curves, rewarm.report.build\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -12,7 +12,7 @@ from rewarm.schedules import StagePlan, StageSpec
 
 def test_import_does_not_load_torch():
     code = (
-        "import sys, rewarm.schedules, rewarm.schedules.plot, rewarm.commands.schedule\n"
+        "import sys, rewarm.schedules, rewarm.schedules.lr_plot, rewarm.commands.schedule\n"
         "from rewarm.schedules import build\n"
         "build({'kind': 'wsd'}, 10)(5)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"

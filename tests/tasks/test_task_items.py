@@ -14,7 +14,7 @@ from rewarm.data import prepare, tokenizer
 from rewarm.data.hashing import derive
 from rewarm.errors import UserError
 from rewarm.runconfig import load
-from rewarm.tasks import builtin, items
+from rewarm.tasks import heldout_tasks, items
 from rewarm.tasks.spec import Builtin
 
 
@@ -26,17 +26,19 @@ def prepared(tmp_path_factory):
 
 
 def _items(path):
-    return [json.loads(line) for line in (path.parent / builtin.ITEMS).read_text().splitlines()]
+    return [
+        json.loads(line) for line in (path.parent / heldout_tasks.ITEMS).read_text().splitlines()
+    ]
 
 
 @pytest.mark.parametrize("kind", ["names", "next-line"])
 def test_items_come_from_heldout_documents_only(prepared, kind):
     cfg, domains, tok = prepared
     data = domains["api"]
-    path = builtin.ensure(cfg, Builtin(kind=kind, domain="api"), data, tok, "test")
+    path = heldout_tasks.ensure(cfg, Builtin(kind=kind, domain="api"), data, tok, "test")
     found = _items(path)
-    assert len(found) >= builtin.MIN_ITEMS
-    docs = builtin.heldout_documents(data, tok, derive("tasks", kind, "api"))
+    assert len(found) >= heldout_tasks.MIN_ITEMS
+    docs = heldout_tasks.heldout_documents(data, tok, derive("tasks", kind, "api"))
     train_text = tok.decode(np.asarray(data.train).tolist())
     assert all(doc not in train_text for doc in docs)  # whole held-out documents
     for it in found:
@@ -53,11 +55,11 @@ def test_items_come_from_heldout_documents_only(prepared, kind):
 
 def test_names_distractors_are_matched_and_never_valid(prepared):
     cfg, domains, tok = prepared
-    path = builtin.ensure(cfg, Builtin(kind="names", domain="api"), domains["api"], tok, "t")
+    path = heldout_tasks.ensure(cfg, Builtin(kind="names", domain="api"), domains["api"], tok, "t")
     right = dict(zip(OBJECTS, API, strict=True))
     found = _items(path)
     assert sorted(it["choices"][it["label"]] for it in found) == sorted(API)  # one item each
-    docs = builtin.heldout_documents(domains["api"], tok, derive("tasks", "names", "api"))
+    docs = heldout_tasks.heldout_documents(domains["api"], tok, derive("tasks", "names", "api"))
     for it in found:
         obj = re.search(r"(\w+)\.$", it["context"]).group(1)
         answer = it["choices"][it["label"]]
@@ -68,37 +70,37 @@ def test_names_distractors_are_matched_and_never_valid(prepared):
         assert not set(it["choices"]) & window
         distance = sorted(abs(len(a) - len(answer)) for a in API if a != answer and a not in window)
         assert max(abs(len(c) - len(answer)) for c in it["choices"]) == distance[2]
-    spec = (path.parent / builtin.YAML).read_text()
+    spec = (path.parent / heldout_tasks.YAML).read_text()
     assert "dataset_path: json" in spec and "target_delimiter: ''" in spec
 
 
 def test_items_are_deterministic_and_reused(prepared, tmp_path):
     cfg, domains, tok = prepared
     b = Builtin(kind="next-line", domain="other")
-    path = builtin.ensure(cfg, b, domains["other"], tok, "t")
-    first = (path.parent / builtin.ITEMS).read_bytes()
-    mtime = (path.parent / builtin.MANIFEST).stat().st_mtime_ns
-    assert builtin.ensure(cfg, b, domains["other"], tok, "t") == path
-    assert (path.parent / builtin.MANIFEST).stat().st_mtime_ns == mtime  # reused
-    (path.parent / builtin.MANIFEST).unlink()
+    path = heldout_tasks.ensure(cfg, b, domains["other"], tok, "t")
+    first = (path.parent / heldout_tasks.ITEMS).read_bytes()
+    mtime = (path.parent / heldout_tasks.MANIFEST).stat().st_mtime_ns
+    assert heldout_tasks.ensure(cfg, b, domains["other"], tok, "t") == path
+    assert (path.parent / heldout_tasks.MANIFEST).stat().st_mtime_ns == mtime  # reused
+    (path.parent / heldout_tasks.MANIFEST).unlink()
     assert (
-        builtin.ensure(cfg, b, domains["other"], tok, "t").parent / builtin.ITEMS
+        heldout_tasks.ensure(cfg, b, domains["other"], tok, "t").parent / heldout_tasks.ITEMS
     ).read_bytes() == first
     # Another train.seq_len: other items (longer contexts), in their own directory.
     longer = load(write_config(tmp_path), ["train.seq_len=128"])
     longer.data.dir = str(cfg.data_dir)
-    path128 = builtin.ensure(longer, b, domains["other"], tok, "t")
+    path128 = heldout_tasks.ensure(longer, b, domains["other"], tok, "t")
     sizes = [len(tok.encode(it["context"] + c)) for it in _items(path128) for c in it["choices"]]
     assert path128 != path and path.is_file() and 64 < max(sizes) <= 128
 
 
 def test_too_few_items_is_a_user_error(prepared, monkeypatch):
     cfg, domains, tok = prepared
-    monkeypatch.setattr(builtin, "MIN_ITEMS", 10**6)
+    monkeypatch.setattr(heldout_tasks, "MIN_ITEMS", 10**6)
     with pytest.raises(
         UserError, match=r"run.toml: eval.tasks\[0\]: rewarm:names:other: .* yields"
     ):
-        builtin.ensure(
+        heldout_tasks.ensure(
             cfg, Builtin(kind="names", domain="other"), domains["other"], tok,
             "run.toml: eval.tasks[0]",
         )  # fmt: skip

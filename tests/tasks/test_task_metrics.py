@@ -1,4 +1,4 @@
-"""Task-level continual metrics (`rewarm.tasks.continual`) on hand-made records: the
+"""Task-level continual metrics (`rewarm.continual.task_metrics`) on hand-made records: the
 loss formulas with the sign of accuracy, a lower-is-better metric flipped, tasks
 about knowledge from before the run, and recovery within the reported stderr."""
 
@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from rewarm.evaluation.timeline import Stage
+from rewarm.continual import task_metrics as tc
+from rewarm.continual.timeline import Stage
 from rewarm.runlog import TaskRecord
-from rewarm.tasks import continual as tc
 
 STAGES = (
     Stage(index=0, name="one", start=0, end=100, start_step=0, end_step=10, domains=("a",),

@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 import torch
-from runhelpers import load, one_thread, records, write_config
 
 from rewarm.train import step as step_mod
 from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, records, write_config
 
 pytestmark = pytest.mark.skipif(shutil.which("c++") is None, reason="Inductor needs a C++ compiler")
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-from runhelpers import copy_run, load, one_thread, records, write_config
-
 from rewarm.cli import main
 from rewarm.train.changes import diff
+from tests.runhelpers import copy_run, load, one_thread, records, write_config
 
 
 def test_diff_names_nested_keys():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from runhelpers import load, one_thread, records, write_config
 
 from rewarm.cli import main
 from rewarm.config import AUTO_EVAL_FACTOR, eval_interval
 from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, records, write_config
 
 
 def test_auto_is_the_default_and_scales_with_domains_and_sample(tmp_path):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from runhelpers import load, one_thread, records, write_config
 
 from rewarm import checkpoint
 from rewarm.train import step as step_mod
 from rewarm.train.trainer import NonFiniteError, train
+from tests.runhelpers import load, one_thread, records, write_config
 
 
 def _poison(monkeypatch, bad_calls: set[int]) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from runhelpers import load, one_thread, write_config
 
 from rewarm import checkpoint
 from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, write_config
 
 
 def _adam_steps(ckpt) -> set[float]:

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from runhelpers import ONE_THREAD_ENV, load, records, train_losses, write_config
+
+from tests.runhelpers import ONE_THREAD_ENV, load, records, train_losses, write_config
 
 # The child kills itself with SIGKILL right after writing the train record of step 9
 # (stage two runs steps 7-12; the last checkpoint before the kill is step 8), so the

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 
-from runhelpers import copy_run, load, one_thread, records
-
 from rewarm import checkpoint
 from rewarm.train.trainer import train
+from tests.runhelpers import copy_run, load, one_thread, records
 
 
 def test_a_state_with_the_retired_config_hash_resumes(finished, tmp_path):

@@ -7,15 +7,15 @@ import time
 from dataclasses import fields
 
 import pytest
-from runhelpers import load, one_thread, write_config
 
 from rewarm import checkpoint
+from rewarm.continual import compare as cmp
+from rewarm.continual.metrics import Compute
+from rewarm.continual.timeline import timeline_of
 from rewarm.errors import UserError
-from rewarm.evaluation import compare as cmp
-from rewarm.evaluation.metrics import Compute
-from rewarm.evaluation.timeline import timeline_of
 from rewarm.runlog import PhaseSeconds, RunEnd, read_run
 from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, write_config
 
 # Stage "first" is 300 tokens: 3 steps of 128, so it trains 384 tokens and its last
 # step runs past the stage's configured length (the LR plan position stops at 300).

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 import torch
-from runhelpers import ONE_THREAD_ENV, load, one_thread, records, train_losses, write_config
 
 from rewarm.model.presets import preset_config
 from rewarm.train.distributed import shard_units
 from rewarm.train.trainer import train
+from tests.runhelpers import ONE_THREAD_ENV, load, one_thread, records, train_losses, write_config
 
 
 @pytest.mark.slow

@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
-from runhelpers import load, records, write_config
 
 from rewarm import checkpoint
 from rewarm.data import shards
 from rewarm.train.trainer import train
+from tests.runhelpers import load, records, write_config
 
 
 def test_two_stage_run_writes_every_record(finished):

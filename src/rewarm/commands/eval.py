@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         model_dir = hf.resolve_checkpoint_dir(path, "CHECKPOINT")
         model = hf.load_checkpoint_model(model_dir, trust, "CHECKPOINT")
     device = pick_device(cfg.train.device if cfg is not None else "auto", 0)
-    model.to(device=device, dtype=torch.float32)
+    model.to(device=device, dtype=torch.float32)  # type: ignore[call-arg]  # see model.hf
     if entries is None or args.domains:
         assert cfg is not None
         _heldout(cfg, model, device, args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from rewarm import atomic
 from rewarm.errors import UserError
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--peak must be given (> 0); the fit file records none")
     if not 0 < args.final_ratio <= 1 or not 0 < args.min_ratio <= 1:
         raise UserError("--final-ratio and --min-ratio must be in (0, 1]")
-    pairs = []
+    pairs: list[tuple[str, dict[str, Any] | str]] = []
     for i, text in enumerate(args.candidates):
         if text == "default":
             pairs += default_candidates(args.total, warmup, args.final_ratio)

@@ -114,7 +114,7 @@ def run_list() -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from rewarm.schedules.kinds import resolve_spec
-    from rewarm.schedules.schedule import Schedule
+    from rewarm.schedules.lr_schedule import Schedule
 
     total = _total(args.total)
     spec = parse_spec(args.spec)
@@ -132,9 +132,9 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from rewarm.schedules import plot
+    from rewarm.schedules import lr_plot
     from rewarm.schedules.kinds import resolve_spec
-    from rewarm.schedules.schedule import Schedule
+    from rewarm.schedules.lr_schedule import Schedule
 
     items: list[str] = args.items
     if len(items) == 1 and items[0].strip().lower().endswith(".toml") and "{" not in items[0]:
@@ -144,7 +144,7 @@ def run_plot(args: argparse.Namespace) -> int:
         cfg = runconfig.load(items[0], args.overrides)
         plan = StagePlan.from_config(cfg)
         out = Path(args.out or f"{Path(items[0]).stem}.schedule.png")
-        plot.plot_plan(plan, out, title=f"{cfg.run.name}: learning rate by stage")
+        lr_plot.plot_plan(plan, out, title=f"{cfg.run.name}: learning rate by stage")
     else:
         if args.overrides:
             raise UserError("--set applies to a CONFIG.toml only")
@@ -155,7 +155,7 @@ def run_plot(args: argparse.Namespace) -> int:
             Schedule(resolve_spec(s, total, w), total) for s, w in zip(specs, where, strict=True)
         ]
         out = Path(args.out or "schedule.png")
-        plot.plot_schedules(scheds, [_label(s) for s in specs], total, out)
+        lr_plot.plot_schedules(scheds, [_label(s) for s in specs], total, out)
     print(f"wrote {out}")
     return 0
 

@@ -41,6 +41,10 @@ class RunSection:
     """Parent directory of run directories (relative to the working directory)."""
     seed: int = 0
     """Seed for model init, data order and every random choice."""
+    branch_from: str = ""
+    """A checkpoint of another run (`RUN/checkpoints/step_N`) this run continues with its
+    full state and log; its stages up to that checkpoint must be the parent's, later ones
+    may differ in anything (docs/training.md, "Branch"). "" = not a branch."""
 
 
 @dataclass(kw_only=True)

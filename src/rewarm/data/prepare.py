@@ -5,10 +5,11 @@ token arrays, documents separated by the end-of-document token) and
 `manifest.json` (see docs/data.md for every field). The BPE tokenizer, when
 configured, is trained once and saved under `cfg.data_dir/tokenizer/`.
 
-Reuse rule: a domain is rebuilt when the fingerprint of its inputs (shard format,
-source spec, field, max_bytes, the size and mtime of every source file, tokenizer
-identity, held-out settings) differs from the one in its manifest; a one-line
-notice names the reason. With `rebuild=False` such shards are refused instead.
+Reuse rule: a domain is rebuilt when the inputs digest (SHA-256 of its inputs: shard
+format, source spec, field, max_bytes, the source stamps (size and mtime of every
+source file), tokenizer identity, held-out settings) differs from the one in its
+manifest (stored under the key `fingerprint`); a one-line notice names the reason.
+With `rebuild=False` such shards are refused instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ _BATCH_BYTES = 1 << 20  # text per tokenizer call
 
 
 def _digest(obj: Any) -> str:
+    """SHA-256 of canonical JSON: the inputs digest of a domain's shards."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
@@ -79,7 +82,7 @@ def ensure_tokenizer(
 
     bar = _bar(0, "train bpe tokenizer on a sample", progress, unit="doc")
 
-    def sample() -> Any:
+    def sample() -> Iterator[str]:
         for name, dom in cfg.domains.items():
             budget = min(per_domain, dom.max_bytes) if dom.max_bytes else per_domain
             for text in sources.read_documents(files[name], dom.field, budget, []):
@@ -157,9 +160,9 @@ def prepare(
     for name in cfg.domains:
         directory = Path(cfg.data_dir) / name
         inputs = _inputs(cfg, name, files[name], identity)
-        fingerprint = _digest(inputs)
+        inputs_digest = _digest(inputs)
         manifest = shards.read_manifest(directory)
-        if not force and manifest and manifest.get("fingerprint") == fingerprint:
+        if not force and manifest and manifest.get("fingerprint") == inputs_digest:
             try:
                 out[name] = shards.open_domain(directory)
                 continue
@@ -237,7 +240,7 @@ def build_domain(
         "format": shards.FORMAT_VERSION,
         "domain": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "fingerprint": _digest(inputs),
+        "fingerprint": _digest(inputs),  # the inputs digest (key name kept for old shards)
         "inputs": inputs,
         "source": dom.source,
         "field": dom.field,

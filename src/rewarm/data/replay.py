@@ -111,14 +111,14 @@ def _check_interval(value: Any, where: str) -> None:
 
 
 @dataclass(frozen=True)
-class Param:
+class PolicyParam:
     default: Any
     check: Callable[[Any, str], None]
 
 
-PARAMS: dict[str, Param] = {
-    "alpha": Param(1.0, _check_alpha),
-    "interval": Param(4, _check_interval),
+PARAMS: dict[str, PolicyParam] = {
+    "alpha": PolicyParam(1.0, _check_alpha),
+    "interval": PolicyParam(4, _check_interval),
 }
 """Policy parameters. Each is checked whenever given, whatever the policy, so a bad
 value is never silently ignored."""

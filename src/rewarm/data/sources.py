@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import rewarm.data.builtin as builtin
@@ -90,8 +91,10 @@ def resolve(source: str | list[str], where: str) -> list[SourceFile]:
     seen: set[Path] = set()
     for spec in specs:
         if spec in builtin.CORPORA:
-            found = builtin.files(spec)
-            files.extend(SourceFile(p, k) for p, k in found if (p, k) not in seen)
+            for p, kind in builtin.files(spec):
+                if p not in seen:
+                    seen.add(p)
+                    files.append(SourceFile(p, kind))
             continue
         if _GLOB_CHARS & set(spec):
             matches = sorted(glob.glob(spec, recursive=True))
@@ -115,7 +118,8 @@ def resolve(source: str | list[str], where: str) -> list[SourceFile]:
 
 
 def stat_list(files: list[SourceFile]) -> list[list[Any]]:
-    """(path, kind, size, mtime_ns) per file: the cheap fingerprint used to spot changes."""
+    """Source stamps: (path, kind, size, mtime_ns) per file, cheap to take; a changed
+    file changes them and so the inputs digest of its domain's shards."""
     out = []
     for f in files:
         paths = sorted(f.path.rglob("*")) if f.path.is_dir() else [f.path]
@@ -202,7 +206,7 @@ def _column_values(values: list[Any], rec: FileRecord, where: str) -> Iterator[s
             raise UserError(f"{where}: column values must be strings, got {type(v).__name__}")
 
 
-def _optional(module: str, path: Path) -> Any:
+def _optional(module: str, path: Path) -> ModuleType:
     """Import an optional reader, or say in one line how to install it."""
     try:
         return importlib.import_module(module)

@@ -20,12 +20,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rewarm.config import Config
 from rewarm.errors import UserError
+
+if TYPE_CHECKING:  # both are imported when a tokenizer is built, not on import
+    from tokenizers import Tokenizer as RustTokenizer
+    from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 EOS = "<|endoftext|>"
 TOKENIZER_JSON = "tokenizer.json"
@@ -58,7 +62,7 @@ class ByteTokenizer:
     def identity(self) -> dict[str, Any]:
         return {"kind": "byte", "vocab_size": self.vocab_size, "eos_id": self.eos_id}
 
-    def _backend(self) -> Any:
+    def _backend(self) -> RustTokenizer:
         """A `tokenizers.Tokenizer` with the same ids: byte-level BPE without merges."""
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
@@ -71,7 +75,7 @@ class ByteTokenizer:
         tok.add_special_tokens([EOS])
         return tok
 
-    def to_hf(self) -> Any:
+    def to_hf(self) -> PreTrainedTokenizerBase:
         return _fast(self._backend())
 
     def save(self, directory: str | Path) -> None:
@@ -92,7 +96,7 @@ def _bytes_to_unicode() -> dict[int, str]:
     return out
 
 
-def _fast(backend: Any) -> Any:
+def _fast(backend: RustTokenizer) -> PreTrainedTokenizerFast:
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(
@@ -103,7 +107,16 @@ def _fast(backend: Any) -> Any:
 class BackendTokenizer:
     """A `tokenizers.Tokenizer` (trained BPE, or the fast backend of an HF tokenizer)."""
 
-    def __init__(self, backend: Any, kind: str, eos_id: int, hf: Any = None) -> None:
+    path: str | None = None
+    """The directory of an `hf:PATH` tokenizer (resolved), for messages."""
+
+    def __init__(
+        self,
+        backend: RustTokenizer,
+        kind: str,
+        eos_id: int,
+        hf: PreTrainedTokenizerBase | None = None,
+    ) -> None:
         self.backend = backend
         self.kind = kind
         self.eos_id = eos_id
@@ -131,7 +144,7 @@ class BackendTokenizer:
             "sha256": _sha256(self.backend.to_str().encode()),
         }
 
-    def to_hf(self) -> Any:
+    def to_hf(self) -> PreTrainedTokenizerBase:
         return self._hf if self._hf is not None else _fast(self.backend)
 
     def save(self, directory: str | Path) -> None:
@@ -156,7 +169,9 @@ def train_bpe(texts: Iterator[str], vocab_size: int) -> BackendTokenizer:
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    return BackendTokenizer(tok, "bpe", eos_id=tok.token_to_id(EOS))
+    eos_id = tok.token_to_id(EOS)
+    assert eos_id is not None  # a special token of the trainer: always in the vocabulary
+    return BackendTokenizer(tok, "bpe", eos_id=eos_id)
 
 
 def load_bpe(directory: Path) -> BackendTokenizer:
@@ -191,7 +206,7 @@ def load_hf(path: str) -> BackendTokenizer:
         raise UserError(f"tokenizer.kind: hf:{path}: the tokenizer has no eos token")
     tok = BackendTokenizer(backend, "hf", eos_id=int(eos), hf=hf)
     # The identity hashes the serialised backend, plus the path for the reader.
-    tok.path = str(directory.resolve())  # type: ignore[attr-defined]
+    tok.path = str(directory.resolve())
     return tok
 
 

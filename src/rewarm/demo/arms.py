@@ -1,19 +1,21 @@
 """The demo's sizes and its five arms, written as ordinary run configs.
 
-Stage 1 trains on `python-docs` (English prose), stage 2 on `python-code` (the
-standard library's source); every arm uses the `llama-small` preset and one BPE
+Stage 1 trains on the old corpus, stage 2 on the new one: by default `python-docs`
+(English prose) then `python-code` (the standard library's source), named `docs`
+and `code`; `rewarm demo --old SRC --new SRC` puts the user's corpora in their place
+(`rewarm.demo.settings`). Every arm uses the same model preset and one BPE
 tokenizer trained locally on both corpora. The arms (SCIENCE.md section 1):
 
-1. `retrain`: from scratch on docs + code together (mixed in the ratio of the two
+1. `retrain`: from scratch on old + new together (mixed in the ratio of the two
    stage budgets), the total token budget of both stages, one cosine schedule. The
    baseline every other arm is compared with.
-2. `naive`: stage 1 (cosine) then code at the LR stage 1 ended at (final_ratio x
-   peak), no re-warm, no replay.
+2. `naive`: stage 1 (cosine) then the new corpus at the LR stage 1 ended at
+   (final_ratio x peak), no re-warm, no replay.
 3. `rewarm`: re-warm linearly from that LR to the stage-1 peak, then cosine
    re-decay (Gupta et al. 2023, "Continual Pre-Training of LLMs: How to (re)warm
    your model?"; Ibrahim et al. 2024), no replay.
-4. `rewarm+replay`: as 3, with 5% of every batch replaced by docs windows that
-   stage 1 trained on (Ibrahim et al. 2024, "Simple and Scalable Strategies to
+4. `rewarm+replay`: as 3, with 5% of every batch replaced by old-corpus windows
+   that stage 1 trained on (Ibrahim et al. 2024, "Simple and Scalable Strategies to
    Continually Pre-train LLMs").
 5. `infinite+replay`: the infinite schedule over both stages (warmup, cosine
    cooldown to a constant ratio c, constant through the stage boundary, an
@@ -21,15 +23,19 @@ tokenizer trained locally on both corpora. The arms (SCIENCE.md section 1):
    et al. 2025, "Beyond Cosine Decay"), with the same 5% replay.
 
 Arms 2-4 share stage 1 exactly (same config, seed and data order), so it is
-trained once and the others branch from its stage-end checkpoint (see
-`rewarm.demo.runner`). The infinite arm's stage 1 is a different model by
-definition (it ends in the constant phase, not decayed), so it trains its own
-stage 1; its compute is counted in full.
+trained once: the first of them hosts it, the others are branches of its stage-1-end
+checkpoint (`run.branch_from`, see `rewarm.train.branch` and `rewarm.demo.runner`).
+The infinite arm's stage 1 is a different model by definition (it ends in the
+constant phase, not decayed), so it trains its own stage 1; its compute is counted
+in full.
+
+Sizes live in `DemoSize` (`DEFAULT`, `QUICK`); a settings TOML or `--set` changes
+any field (`rewarm.demo.settings`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ARMS: tuple[str, ...] = ("retrain", "naive", "rewarm", "rewarm+replay", "infinite+replay")
@@ -37,12 +43,13 @@ BRANCHING: tuple[str, ...] = ("naive", "rewarm", "rewarm+replay")
 """Arms that continue the one shared (cosine) stage-1 model."""
 
 DESCRIPTIONS: dict[str, str] = {
-    "retrain": "from scratch on docs + code, both budgets, one cosine (baseline)",
-    "naive": "continue on code at the LR stage 1 ended at; no re-warm, no replay",
+    "retrain": "from scratch on {old} + {new}, both budgets, one cosine (baseline)",
+    "naive": "continue on {new} at the LR stage 1 ended at; no re-warm, no replay",
     "rewarm": "re-warm to the stage-1 peak, cosine re-decay; no replay",
-    "rewarm+replay": "re-warm + re-decay, 5% replay of docs seen in stage 1",
+    "rewarm+replay": "re-warm + re-decay, 5% replay of {old} seen in stage 1",
     "infinite+replay": "infinite schedule over both stages (own stage 1), 5% replay",
 }
+"""One line per arm; `{old}` and `{new}` stand for the corpora's names."""
 REPLAY_FRACTION = 0.05
 FINAL_RATIO = 0.1
 """LR floor of every decay (f): cosine stage 1, re-decay, infinite anneal."""
@@ -76,13 +83,23 @@ class DemoSize:
     vocab_size: int
     sample_bytes: int
     """Text the BPE tokenizer is trained on (split over the two corpora)."""
-    docs_max_bytes: int
-    code_max_bytes: int
+    old_max_bytes: int
+    """Read at most this much text of the old corpus (0 = all)."""
+    new_max_bytes: int
+    """Read at most this much text of the new corpus (0 = all)."""
     heldout_min_tokens: int
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    """`model.overrides` of every arm: LlamaConfig keys changed from the preset (e.g.
+    `{ num_hidden_layers = 2, tie_word_embeddings = true }`)."""
 
     @property
     def total_tokens(self) -> int:
         return self.stage1_tokens + self.stage2_tokens
+
+    @property
+    def stage1_steps(self) -> int:
+        """Optimizer steps of stage 1 (`rewarm.config.derived.stage_steps`)."""
+        return -(-self.stage1_tokens // self.batch_tokens)
 
 
 DEFAULT = DemoSize(
@@ -98,8 +115,8 @@ DEFAULT = DemoSize(
     eval_tokens=2048,
     vocab_size=4096,
     sample_bytes=2_000_000,
-    docs_max_bytes=0,
-    code_max_bytes=2_000_000,
+    old_max_bytes=0,
+    new_max_bytes=2_000_000,
     heldout_min_tokens=8192,
 )
 QUICK = DemoSize(
@@ -115,26 +132,58 @@ QUICK = DemoSize(
     eval_tokens=512,
     vocab_size=1024,
     sample_bytes=300_000,
-    docs_max_bytes=400_000,
-    code_max_bytes=300_000,
+    old_max_bytes=400_000,
+    new_max_bytes=300_000,
     heldout_min_tokens=2048,
 )
 
 
-def _base(name: str, out_dir: str, seed: int, size: DemoSize) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class Corpus:
+    """One of the demo's two corpora: its domain name and what a domain accepts."""
+
+    name: str
+    """The domain's name in configs, tables and the report."""
+    source: str | list[str]
+    """Any `domains.NAME.source` (docs/data.md): globs, .jsonl, .parquet, a `datasets`
+    directory or a built-in corpus name."""
+    field: str = "text"
+    """Text field of .jsonl / column of .parquet and `datasets` sources."""
+
+
+OLD = Corpus(name="docs", source="python-docs")
+NEW = Corpus(name="code", source="python-code")
+"""The built-in shift: English prose, then Python source."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layout:
+    """Where one seed's arms live: run directories under `runs`, shards under `data`."""
+
+    runs: str
+    data: str
+
+
+def _base(
+    name: str, where: Layout, seed: int, size: DemoSize, old: Corpus, new: Corpus
+) -> dict[str, Any]:
     """Everything but the stages; identical in every arm so they share shards."""
     return {
-        "run": {"name": name, "out_dir": out_dir, "seed": seed},
-        "model": {"init": "scratch", "preset": size.preset},
+        "run": {"name": name, "out_dir": where.runs, "seed": seed},
+        "model": {
+            "init": "scratch",
+            "preset": size.preset,
+            "overrides": dict(size.model_overrides),
+        },
         "tokenizer": {
             "kind": "bpe",
             "vocab_size": size.vocab_size,
             "sample_bytes": size.sample_bytes,
         },
-        "data": {"heldout_min_tokens": size.heldout_min_tokens},
+        "data": {"dir": where.data, "heldout_min_tokens": size.heldout_min_tokens},
         "domains": {
-            "docs": {"source": "python-docs", "max_bytes": size.docs_max_bytes},
-            "code": {"source": "python-code", "max_bytes": size.code_max_bytes},
+            old.name: {"source": old.source, "field": old.field, "max_bytes": size.old_max_bytes},
+            new.name: {"source": new.source, "field": new.field, "max_bytes": size.new_max_bytes},
         },
         "train": {
             "seq_len": size.seq_len,
@@ -146,30 +195,30 @@ def _base(name: str, out_dir: str, seed: int, size: DemoSize) -> dict[str, Any]:
     }
 
 
-def _cosine_stage1(size: DemoSize) -> dict[str, Any]:
+def _cosine_stage1(size: DemoSize, old: Corpus) -> dict[str, Any]:
     return {
-        "name": "docs",
+        "name": old.name,
         "tokens": size.stage1_tokens,
-        "mix": {"docs": 1.0},
+        "mix": {old.name: 1.0},
         "schedule": {"kind": "cosine", "warmup": size.warmup_tokens, "final_ratio": FINAL_RATIO},
     }
 
 
-def _replay() -> dict[str, Any]:
-    # source "seen" (the default): only docs windows stage 1 actually trained on.
-    return {"fraction": REPLAY_FRACTION, "policy": "uniform", "domains": ["docs"]}
+def _replay(old: Corpus) -> dict[str, Any]:
+    # source "seen" (the default): only old windows stage 1 actually trained on.
+    return {"fraction": REPLAY_FRACTION, "policy": "uniform", "domains": [old.name]}
 
 
-def stages(arm: str, size: DemoSize) -> list[dict[str, Any]]:
+def stages(arm: str, size: DemoSize, old: Corpus = OLD, new: Corpus = NEW) -> list[dict[str, Any]]:
     """The `[[stages]]` of one arm."""
     s1, s2 = size.stage1_tokens, size.stage2_tokens
-    code: dict[str, Any] = {"name": "code", "tokens": s2, "mix": {"code": 1.0}}
+    stage2: dict[str, Any] = {"name": new.name, "tokens": s2, "mix": {new.name: 1.0}}
     if arm == "retrain":
         return [
             {
-                "name": "docs+code",
+                "name": f"{old.name}+{new.name}",
                 "tokens": s1 + s2,
-                "mix": {"docs": s1 / (s1 + s2), "code": s2 / (s1 + s2)},
+                "mix": {old.name: s1 / (s1 + s2), new.name: s2 / (s1 + s2)},
                 "schedule": {
                     "kind": "cosine",
                     "warmup": size.warmup_tokens,
@@ -179,10 +228,10 @@ def stages(arm: str, size: DemoSize) -> list[dict[str, Any]]:
         ]
     if arm == "naive":
         # constant at the LR stage 1 ended at: stage peak = f x peak, multiplier 1
-        code |= {"schedule": {"kind": "constant"}, "lr": FINAL_RATIO * size.lr}
-        return [_cosine_stage1(size), code]
+        stage2 |= {"schedule": {"kind": "constant"}, "lr": FINAL_RATIO * size.lr}
+        return [_cosine_stage1(size, old), stage2]
     if arm in ("rewarm", "rewarm+replay"):
-        code["schedule"] = {
+        stage2["schedule"] = {
             "kind": "rewarm",
             "warmup": size.rewarm_tokens,
             "start": "previous",
@@ -190,18 +239,18 @@ def stages(arm: str, size: DemoSize) -> list[dict[str, Any]]:
             "final_ratio": FINAL_RATIO,
         }
         if arm == "rewarm+replay":
-            code["replay"] = _replay()
-        return [_cosine_stage1(size), code]
+            stage2["replay"] = _replay(old)
+        return [_cosine_stage1(size, old), stage2]
     if arm == "infinite+replay":
         total = s1 + s2
         cooldown_end = round(COOLDOWN_END * total)
         anneal_start = round(ANNEAL_START * total) - s1
         if not size.warmup_tokens <= cooldown_end <= s1 or not 0 <= anneal_start <= s2:
             raise ValueError(f"infinite schedule phases do not fit the stages of {size}")
-        docs = {
-            "name": "docs",
+        stage1 = {
+            "name": old.name,
             "tokens": s1,
-            "mix": {"docs": 1.0},
+            "mix": {old.name: 1.0},
             "schedule": {
                 "kind": "infinite",
                 "warmup": size.warmup_tokens,
@@ -209,14 +258,14 @@ def stages(arm: str, size: DemoSize) -> list[dict[str, Any]]:
                 "constant_ratio": CONSTANT_RATIO,
             },
         }
-        code["schedule"] = {
+        stage2["schedule"] = {
             "kind": "infinite",
             "constant_ratio": CONSTANT_RATIO,
             "anneal_start": anneal_start,
             "final_ratio": FINAL_RATIO,
         }
-        code["replay"] = _replay()
-        return [docs, code]
+        stage2["replay"] = _replay(old)
+        return [stage1, stage2]
     raise ValueError(f"unknown demo arm {arm!r}")
 
 
@@ -225,6 +274,29 @@ def run_name(arm: str) -> str:
     return arm
 
 
-def arm_config(arm: str, out_dir: str, seed: int, size: DemoSize) -> dict[str, Any]:
-    """The raw config dict of one arm (validate with `rewarm.config.config_from_dict`)."""
-    return {**_base(run_name(arm), out_dir, seed, size), "stages": stages(arm, size)}
+def stage1_checkpoint(where: Layout, host: str, size: DemoSize) -> str:
+    """The host arm's stage-1-end checkpoint (stage-end checkpoints are always kept)."""
+    from rewarm.checkpoint import step_dir_name  # torch: not needed to list the arms
+
+    return f"{where.runs}/{run_name(host)}/checkpoints/{step_dir_name(size.stage1_steps)}"
+
+
+def arm_config(
+    arm: str,
+    where: Layout,
+    seed: int,
+    size: DemoSize,
+    *,
+    old: Corpus = OLD,
+    new: Corpus = NEW,
+    branch_of: str | None = None,
+) -> dict[str, Any]:
+    """The raw config dict of one arm (validate with `rewarm.runconfig.from_dict`);
+    `branch_of` names the host arm whose stage-1 checkpoint this arm branches from."""
+    raw = {
+        **_base(run_name(arm), where, seed, size, old, new),
+        "stages": stages(arm, size, old, new),
+    }
+    if branch_of is not None:
+        raw["run"]["branch_from"] = stage1_checkpoint(where, branch_of, size)
+    return raw

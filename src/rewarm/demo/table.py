@@ -3,14 +3,17 @@
 Every number comes from the metric functions of `rewarm.evaluation` (SCIENCE.md
 section 4) applied to the logged evaluations; nothing is taken from the trainer:
 
-- final loss per domain: R[K][i] = L_i(e_K), `metrics.loss_matrix`;
-- average: mean over the seen domains of the last row, `metrics.average_seen_loss`;
-- docs forgetting: F[K][docs] = R[K][docs] - min_{l<K} R[l][docs],
-  `metrics.forgetting` (undefined for the one-stage baseline);
-- deepest stability gap: the largest max_{t in stage} L_docs(t) - L_docs(s_k) over
-  the stages after the first, `metrics.stability_gaps` (De Lange et al. 2023);
+- final loss per domain: R[K][i] = L_i(e_K), `metrics.loss_matrix`, in nats per
+  token and in bits per byte (the evaluator's conversion), so tokenizers compare;
+- old-corpus forgetting: F[K][old] = R[K][old] - min_{l<K} R[l][old],
+  `metrics.forgetting` (undefined for the one-stage baseline), in bits per byte;
+- deepest stability gap: the largest max_{t in stage} L_old(t) - L_old(s_k) over the
+  stages after the first, `metrics.stability_gaps` (De Lange et al. 2023), in bits
+  per byte;
+- against the unigram reference (`rewarm.evaluation.unigram`, same held-out sample):
+  final bits per byte / the unigram's, per domain (< 1: below the unigram level);
 - compute: tokens since the stage-1 checkpoint / re-training tokens, and the same
-  with stage 1 included, `compare.compare` (Ibrahim et al. 2024's comparison).
+  with stage 1 included, `compare.compare` (a branch's shared stage 1 counted once).
 """
 
 from __future__ import annotations
@@ -21,24 +24,41 @@ from pathlib import Path
 from typing import Any
 
 from rewarm import atomic
-from rewarm.evaluation import metrics as m
-from rewarm.evaluation.compare import RunView, compare
-from rewarm.evaluation.timeline import timeline_of
-from rewarm.runlog import RunLog, read_run
+from rewarm.continual.compare import compare
+from rewarm.report.summary import RunSummary, summarize
+from rewarm.runlog import read_run
 
-OLD, NEW = "docs", "code"
 BASELINE = "retrain"
+UNIGRAM = "unigram"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reference:
+    """The unigram model of one corpus on the evaluator's held-out sample."""
+
+    nats: float
+    bits_per_byte: float
 
 
 @dataclass(frozen=True, kw_only=True)
 class ArmResult:
     arm: str
-    docs_loss: float
-    code_loss: float
-    average: float
-    docs_forgetting: float | None
-    """None for the one-stage baseline (no later stage to forget in)."""
+    seed: int
+    old_loss: float
+    """Final held-out loss (nats per token) on the old corpus."""
+    new_loss: float
+    old_bpb: float
+    """Final held-out bits per byte on the old corpus."""
+    new_bpb: float
+    mean_bpb: float
+    """Mean of the two."""
+    old_forgetting: float | None
+    """Bits per byte; None for the one-stage baseline (no later stage to forget in)."""
     max_gap: float | None
+    """Deepest stability gap of the old corpus after stage 1, bits per byte."""
+    old_vs_unigram: float | None
+    """old_bpb / the unigram's (< 1: below the unigram level)."""
+    new_vs_unigram: float | None
     compute: float | None
     """Tokens trained since the stage-1 checkpoint / re-training tokens."""
     compute_total: float | None
@@ -46,102 +66,123 @@ class ArmResult:
     tokens: int
 
 
-def _view(log: RunLog) -> RunView:
-    tl = timeline_of(log)
-    start = log.start
-    comp = m.compute(
-        tl,
-        flops_per_token=None if start is None else start.flops_per_token,
-        non_embedding_params=None if start is None else start.non_embedding_params,
-    )
-    return RunView(
-        name=log.name,
-        path=log.path,
-        timeline=tl,
-        compute=comp,
-        config=log.config,
-        step_tokens={t.step: t.tokens for t in log.trains},
-    )
+def _final(run: RunSummary, domain: str, bpb: bool) -> float:
+    mat = run.bpb_matrix if bpb else run.matrix
+    return float(mat.values[-1, mat.domains.index(domain)])
 
 
-def arm_results(run_dirs: dict[str, Path], eps: float = 0.01) -> list[ArmResult]:
+def _ratio(x: float, ref: Reference | None) -> float | None:
+    if ref is None or not ref.bits_per_byte or math.isnan(x):
+        return None
+    return x / ref.bits_per_byte
+
+
+def arm_results(
+    run_dirs: dict[str, Path],
+    *,
+    old: str,
+    new: str,
+    seed: int = 0,
+    unigram: dict[str, Reference] | None = None,
+    eps: float = 0.01,
+) -> list[ArmResult]:
     """One `ArmResult` per arm (in the order given), read from each run's log."""
-    logs = {arm: read_run(path) for arm, path in run_dirs.items()}
-    views = {arm: _view(log) for arm, log in logs.items()}
+    runs = {arm: summarize(read_run(path), eps) for arm, path in run_dirs.items()}
+    views = {arm: run.view() for arm, run in runs.items()}
     base = views.get(BASELINE)
+    unigram = unigram or {}
     out = []
-    for arm, view in views.items():
-        tl = view.timeline
-        r = m.loss_matrix(tl)
-        final = dict(zip(r.domains, r.values[-1].tolist(), strict=True))
-        forget = m.forgetting(tl, r)[-1].get(OLD)
-        gaps = [g.gap for g in m.stability_gaps(tl, eps) if g.domain == OLD]
+    for arm, run in runs.items():
+        old_loss, old_bpb = _final(run, old, False), _final(run, old, True)
+        new_bpb = _final(run, new, True)
+        to_bpb = old_bpb / old_loss if old_loss else math.nan  # 1 / (ln 2 x bytes per token)
+        forget = run.forgetting[-1].get(old)
+        gaps = [g.gap for g in run.gaps if g.domain == old]
         comp = comp_total = None
         if base is not None and arm == BASELINE:
             comp = comp_total = 1.0
         elif base is not None:
-            c = compare(view, base, list(views.values()))
+            c = compare(views[arm], base, list(views.values()))
             comp, comp_total = c.token_ratio, c.total_ratio
         out.append(
             ArmResult(
                 arm=arm,
-                docs_loss=final[OLD],
-                code_loss=final[NEW],
-                average=m.average_seen_loss(tl, r)[-1],
-                docs_forgetting=forget,
-                max_gap=max(gaps) if gaps else None,
+                seed=seed,
+                old_loss=old_loss,
+                new_loss=_final(run, new, False),
+                old_bpb=old_bpb,
+                new_bpb=new_bpb,
+                mean_bpb=(old_bpb + new_bpb) / 2,
+                old_forgetting=None if forget is None else forget * to_bpb,
+                max_gap=max(gaps) * to_bpb if gaps else None,
+                old_vs_unigram=_ratio(old_bpb, unigram.get(old)),
+                new_vs_unigram=_ratio(new_bpb, unigram.get(new)),
                 compute=comp,
                 compute_total=comp_total,
-                tokens=view.compute.tokens,
+                tokens=run.compute.tokens,
             )
         )
     return out
 
 
+@dataclass(frozen=True)
+class Column:
+    header: str
+    """`{old}` and `{new}` stand for the corpora's names."""
+    field: str
+    digits: int
+    signed: bool = False
+    exact: bool = False
+    """The same for every seed (set by the config): no spread is shown."""
+
+
 COLUMNS = (
-    ("arm", 16),
-    ("docs loss", 9),
-    ("code loss", 9),
-    ("average", 8),
-    ("docs forgetting", 15),
-    ("deepest gap", 11),
-    ("compute", 8),
-    ("incl. stage 1", 13),
+    Column("{old} bpb", "old_bpb", 3),
+    Column("{new} bpb", "new_bpb", 3),
+    Column("mean bpb", "mean_bpb", 3),
+    Column("{old} forgetting", "old_forgetting", 3, signed=True),
+    Column("deepest gap", "max_gap", 3, signed=True),
+    Column("{old}/unigram", "old_vs_unigram", 2),
+    Column("{new}/unigram", "new_vs_unigram", 2),
+    Column("compute", "compute", 2, exact=True),
+    Column("incl. stage 1", "compute_total", 2, exact=True),
 )
 
 
-def _fmt(x: float | None, signed: bool = False, digits: int = 3) -> str:
+def fmt(x: float | None, digits: int, signed: bool = False) -> str:
     if x is None or math.isnan(x):
         return "-"
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
 def row_cells(r: ArmResult) -> list[str]:
-    """The printed cells of one row (the test parses them back)."""
-    return [
-        r.arm,
-        _fmt(r.docs_loss),
-        _fmt(r.code_loss),
-        _fmt(r.average),
-        _fmt(r.docs_forgetting, signed=True),
-        _fmt(r.max_gap, signed=True),
-        _fmt(r.compute, digits=2),
-        _fmt(r.compute_total, digits=2),
-    ]
+    """The printed cells of one row of a one-seed table (the tests parse them back)."""
+    return [r.arm, *(fmt(getattr(r, c.field), c.digits, c.signed) for c in COLUMNS)]
 
 
-def format_table(results: list[ArmResult]) -> str:
-    """Plain-text table: losses in nats per token on held-out data, lower is better."""
-    widths = [w for _, w in COLUMNS]
+def unigram_cells(unigram: dict[str, Reference], old: str, new: str) -> list[str]:
+    """The `unigram` reference row: its bits per byte, ratio 1 by definition."""
+    o, n = unigram[old].bits_per_byte, unigram[new].bits_per_byte
+    values = {"old_bpb": o, "new_bpb": n, "mean_bpb": (o + n) / 2}
+    values |= {"old_vs_unigram": 1.0, "new_vs_unigram": 1.0}
+    return [UNIGRAM, *(fmt(values.get(c.field), c.digits) for c in COLUMNS)]
+
+
+def headers(old: str, new: str) -> list[str]:
+    return ["arm", *(c.header.format(old=old, new=new) for c in COLUMNS)]
+
+
+def format_table(rows: list[list[str]], old: str, new: str) -> str:
+    """Plain text: a header, a rule, the rows; the arm left-aligned, numbers right."""
+    grid = [headers(old, new), *rows]
+    widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
 
     def line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
-        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
+        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest])
 
-    rows = [line([name for name, _ in COLUMNS])]
-    rows.append(line(["-" * w for w in widths]))
-    rows.extend(line(row_cells(r)) for r in results)
-    return "\n".join(rows)
+    return "\n".join([line(grid[0]), line(["-" * w for w in widths]), *map(line, grid[1:])])
 
 
 def write_results(path: Path, results: list[ArmResult], meta: dict[str, Any]) -> None:

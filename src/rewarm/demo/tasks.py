@@ -3,7 +3,8 @@
 Each arm also evaluates three built-in tasks (docs/tasks.md) made from the held-out
 split, at every stage start and end: which attribute follows `obj.` (`names`) and
 which line comes next (`next-line`) in the old domain (docs), and which line comes
-next in the new one (code). `LIMIT` items each: one evaluation scores 1,200
+next in the new one (code). On the user's corpora (`--old`/`--new`), where prose may
+hold no dotted names, the two `next-line` tasks only. `LIMIT` items each: one evaluation scores 1,200
 sequences, about as much compute as 100 training steps of the default demo, so the
 tasks are evaluated at stage boundaries only (the held-out loss keeps the curve
 between them) and `--tasks` about doubles the demo's time. The held-out split is
@@ -13,7 +14,7 @@ plain one.
 
 The table: each task's accuracy after both stages, and for the docs tasks their
 forgetting F = max accuracy at an earlier stage end - final accuracy (> 0: forgotten;
-`rewarm.tasks.continual`), read from each run's `task` records.
+`rewarm.continual.task_metrics`), read from each run's `task` records.
 """
 
 from __future__ import annotations
@@ -23,23 +24,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewarm.demo.arms import DemoSize
-from rewarm.evaluation.timeline import timeline_of
+from rewarm.continual import task_metrics
+from rewarm.continual.timeline import timeline_of
+from rewarm.demo.settings import DemoSettings
 from rewarm.runlog import read_run
-from rewarm.tasks import continual
 
-TASKS = ("rewarm:names:docs", "rewarm:next-line:docs", "rewarm:next-line:code")
 LIMIT = 100
 """Items per task and evaluation."""
 HELDOUT_FACTOR = 4
-OLD = "docs"
 
 
-def with_tasks(raw: dict[str, Any], size: DemoSize) -> dict[str, Any]:
+def task_names(old: str, new: str, *, builtin: bool = True) -> tuple[str, ...]:
+    """The `eval.tasks` names of a demo whose corpora are called `old` and `new`
+    (`builtin`: the built-in prose -> code shift, which has `names` items)."""
+    names = (f"rewarm:names:{old}",) if builtin else ()
+    return (*names, f"rewarm:next-line:{old}", f"rewarm:next-line:{new}")
+
+
+def with_tasks(raw: dict[str, Any], settings: DemoSettings) -> dict[str, Any]:
     """An arm's raw config with the built-in tasks on."""
     out = {**raw, "eval": dict(raw["eval"]), "data": dict(raw["data"])}
-    out["eval"]["tasks"] = [{"task": t, "limit": LIMIT} for t in TASKS]
-    out["data"]["heldout_min_tokens"] = HELDOUT_FACTOR * size.heldout_min_tokens
+    tasks = task_names(settings.old.name, settings.new.name, builtin=settings.builtin)
+    out["eval"]["tasks"] = [{"task": t, "limit": LIMIT} for t in tasks]
+    out["data"]["heldout_min_tokens"] = HELDOUT_FACTOR * settings.size.heldout_min_tokens
     return out
 
 
@@ -58,34 +65,49 @@ class TaskRow:
     """Old-domain task -> forgetting after the last stage (None: one-stage baseline)."""
 
 
-def task_results(run_dirs: dict[str, Path]) -> list[TaskRow]:
+def _tasks_of(old: str, new: str, rows: list[TaskRow] | None = None) -> tuple[str, ...]:
+    """The demo's tasks (the `names` task only where the runs have it)."""
+    tasks = task_names(old, new)
+    if rows is None:
+        return tasks
+    logged = {n for r in rows for n in r.final}
+    return tuple(t for t in tasks if _label(t) in logged)
+
+
+def task_results(
+    run_dirs: dict[str, Path], old: str, new: str, *, label: str = ""
+) -> list[TaskRow]:
+    """One row per arm (`label` appended to its name) from its `task` records."""
     rows = []
     for arm, path in run_dirs.items():
         log = read_run(path)
-        summary = continual.summarize(log.tasks, timeline_of(log).stages)
+        summary = task_metrics.summarize(log.tasks, timeline_of(log).stages)
         final: dict[str, float] = {}
         forget: dict[str, float | None] = {}
         if summary is not None:
             last = summary.forgetting[-1]
-            for task in TASKS:
+            for task in task_names(old, new):
                 name = _label(task)
                 value = summary.final.get(f"{name} acc")
-                final[name] = math.nan if value is None else value[0]
-                if task.endswith(f":{OLD}"):
+                if value is None:
+                    continue
+                final[name] = value[0]
+                if task.endswith(f":{old}"):
                     forget[name] = last.get(f"{name} acc")
-        rows.append(TaskRow(arm=arm, final=final, forgetting=forget))
+        rows.append(TaskRow(arm=arm + label, final=final, forgetting=forget))
     return rows
 
 
-def format_task_table(rows: list[TaskRow]) -> str:
-    """Plain text: accuracy per task (chance is 0.25), forgetting of the docs tasks."""
-    names = [_label(t) for t in TASKS]
+def format_task_table(rows: list[TaskRow], old: str, new: str) -> str:
+    """Plain text: accuracy per task (chance is 0.25), forgetting of the old tasks."""
+    tasks = _tasks_of(old, new, rows)
+    names = [_label(t) for t in tasks]
     heads = [n.removeprefix("rewarm_").replace("_", " ") for n in names]
-    old = [n for n, t in zip(names, TASKS, strict=True) if t.endswith(f":{OLD}")]
+    forgotten = [n for n, t in zip(names, tasks, strict=True) if t.endswith(f":{old}")]
     columns = [
         "arm",
         *heads,
-        *[f"{n.removeprefix('rewarm_').replace('_', ' ')} forg." for n in old],
+        *[f"{n.removeprefix('rewarm_').replace('_', ' ')} forg." for n in forgotten],
     ]
     widths = [max(16, len(columns[0]))] + [max(9, len(c)) for c in columns[1:]]
 
@@ -101,6 +123,6 @@ def format_task_table(rows: list[TaskRow]) -> str:
     out = [line(columns), line(["-" * w for w in widths])]
     for r in rows:
         cells = [r.arm, *[cell(r.final.get(n)) for n in names]]
-        cells += [cell(r.forgetting.get(n), signed=True) for n in old]
+        cells += [cell(r.forgetting.get(n), signed=True) for n in forgotten]
         out.append(line(cells))
     return "\n".join(out)

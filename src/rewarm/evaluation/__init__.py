@@ -1,2 +1,2 @@
-"""Continual evaluation: held-out loss on every domain (`evaluator`, needs torch) and
-pure metrics over the logged evaluations (`timeline`, `metrics`, `compare`, no torch)."""
+"""Continual evaluation: held-out loss on every domain (`evaluator`, needs torch). The
+analysis of the logged evaluations is `rewarm.continual` (no torch)."""

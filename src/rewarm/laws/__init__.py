@@ -3,6 +3,6 @@ to logged curves, predict any schedule, rank schedules before spending compute.
 
 Modules: `curves` (CSV / metrics.jsonl input), `known` (the shared curves'
 schedules), `areas` (vectorised LR sums), `tissue`, `mpl` (the laws), `fit`
-(deterministic robust fitting, FIT.json), `metrics`, `plan` (ranking and schedule
-optimisation), `plots`. See docs/laws.md.
+(deterministic robust fitting, FIT.json), `goodness` (goodness of fit), `plan`
+(ranking and schedule optimisation), `plots`. See docs/laws.md.
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 from torch import Tensor
@@ -12,7 +12,7 @@ from rewarm.laws.curves import Curve
 
 
 @dataclass(frozen=True)
-class Param:
+class LawParam:
     name: str
     lo: float
     hi: float
@@ -22,26 +22,43 @@ class Param:
     """The law is linear in it, so starts solve for it by least squares."""
 
 
-class Law(Protocol):
-    name: str
-    params: tuple[Param, ...]
+class Design(Protocol):
+    """A curve prepared for one law: parameter-free tensors, evaluated many times."""
+
+    def evaluate(self, p: dict[str, Tensor]) -> Tensor:
+        """Predicted loss at the curve's observed steps (differentiable in `p`)."""
+        ...
+
+
+D = TypeVar("D", bound=Design, covariant=True)
+"""The design type of a law (`MPLDesign`, `TissueDesign`)."""
+
+
+class Law(Protocol[D]):
+    """A loss-curve law; `Law[Design]` is any law."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def params(self) -> tuple[LawParam, ...]: ...
 
     def start_grid(self) -> list[dict[str, float]]:
         """Values of the nonlinear parameters to try as starts."""
         ...
 
-    def design(self, curve: Curve) -> Any:
+    def design(self, curve: Curve) -> D:
         """Parameter-free tensors for evaluating `curve` quickly and many times."""
-        ...
-
-    def evaluate(self, design: Any, p: dict[str, Tensor]) -> Tensor:
-        """Predicted loss at the design's observed steps (differentiable in `p`)."""
         ...
 
     def predict(
         self, lr: np.ndarray, warmup: int, p: dict[str, float], steps: np.ndarray
     ) -> np.ndarray:
         """Exact predicted loss at `steps` (> warmup) for per-step LRs `lr`."""
+        ...
+
+    def final_loss(self, lr: Tensor, warmup: int, p: dict[str, float]) -> Tensor:
+        """Loss at the last step of the per-step LRs `lr`, differentiable in `lr`."""
         ...
 
 

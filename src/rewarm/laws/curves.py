@@ -89,7 +89,7 @@ def lr_from_spec(spec: dict[str, Any], total: int, peak: float, where: str) -> n
     schedules.validate_spec(spec, float(total), where)
     sched = schedules.build(spec, float(total))
     grid = np.arange(total + 1, dtype=np.float64)
-    return peak * np.asarray(sched(grid), dtype=np.float64)
+    return peak * np.asarray(sched.values(grid), dtype=np.float64)
 
 
 def schedule_lr(

@@ -26,7 +26,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic
 
 import numpy as np
 import torch
@@ -35,9 +35,9 @@ from scipy.optimize import minimize, nnls
 from rewarm import atomic
 from rewarm.errors import UserError
 from rewarm.laws import areas
-from rewarm.laws.base import Law
+from rewarm.laws.base import D, Design, Law
 from rewarm.laws.curves import Curve
-from rewarm.laws.metrics import fit_metrics
+from rewarm.laws.goodness import fit_metrics
 from rewarm.laws.mpl import MPLaw
 from rewarm.laws.staged import START, adam_refine, instant_drop_fit
 from rewarm.laws.tissue import TissueLaw
@@ -45,7 +45,9 @@ from rewarm.laws.tissue import TissueLaw
 HUBER_DELTA = 1e-3
 
 
-def make_law(name: str, lam: float | None = 0.999, block: int = 32, warmup_ld: bool = False) -> Law:
+def make_law(
+    name: str, lam: float | None = 0.999, block: int = 32, warmup_ld: bool = False
+) -> Law[Design]:
     """`"mpl"` or `"tissue"` (`lam=None` fits Tissue's momentum factor; `warmup_ld`:
     MPL in the released code's form, see `laws.mpl`)."""
     if name == "mpl":
@@ -77,7 +79,7 @@ class FitResult:
             "options": self.options,
         }
 
-    def law_object(self) -> Law:
+    def law_object(self) -> Law[Design]:
         lam = self.options.get("lam", 0.999)
         warmup_ld = bool(self.options.get("warmup_ld", False))
         return make_law(self.law, lam=None if lam == "fit" else lam, warmup_ld=warmup_ld)
@@ -119,10 +121,10 @@ def huber(r: torch.Tensor, delta: float) -> torch.Tensor:
     return torch.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
 
 
-class _Problem:
+class _Problem(Generic[D]):
     """The objective over all curves, as a function of the packed vector z."""
 
-    def __init__(self, law: Law, curves: list[Curve], delta: float, fixed: dict[str, float]):
+    def __init__(self, law: Law[D], curves: list[Curve], delta: float, fixed: dict[str, float]):
         self.law = law
         self.designs = [law.design(c) for c in curves]
         self.log_y = areas.as_tensor(np.log(np.concatenate([c.loss for c in curves])))
@@ -146,7 +148,7 @@ class _Problem:
         return [(math.log(p.lo), math.log(p.hi)) if p.log else (p.lo, p.hi) for p in self.free]
 
     def predict(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
-        return torch.cat([self.law.evaluate(d, p) for d in self.designs])
+        return torch.cat([d.evaluate(p) for d in self.designs])
 
     def objective(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
         pred = torch.clamp(self.predict(p), min=1e-8)
@@ -165,7 +167,7 @@ class _Problem:
         return float(f), np.nan_to_num(g)
 
 
-def _linear_start(prob: _Problem, nonlinear: dict[str, float]) -> dict[str, float] | None:
+def _linear_start(prob: _Problem[Design], nonlinear: dict[str, float]) -> dict[str, float] | None:
     """Solve the linear parameters by non-negative least squares on the loss."""
     linear = [p for p in prob.law.params if p.linear and p.name not in prob.fixed]
     base = {p.name: 0.0 for p in linear}
@@ -192,7 +194,7 @@ def _linear_start(prob: _Problem, nonlinear: dict[str, float]) -> dict[str, floa
 
 def fit(
     curves: list[Curve],
-    law: Law,
+    law: Law[Design],
     starts: int = 2,
     max_iter: int = 200,
     delta: float = HUBER_DELTA,
@@ -211,7 +213,7 @@ def fit(
         raise UserError(f"unknown fit method {method!r} (lbfgs, staged or paper)")
     if method != "lbfgs" and not isinstance(law, MPLaw):
         raise UserError(f"fit method {method!r} applies to the mpl law only")
-    if method == "paper" and not law.warmup_ld:  # type: ignore[union-attr]
+    if method == "paper" and not (isinstance(law, MPLaw) and law.warmup_ld):
         raise UserError("fit method 'paper' needs the mpl law with warmup_ld=True")
     if not curves:
         raise UserError("no curves to fit")
@@ -229,7 +231,7 @@ def fit(
 
 def _fit(
     curves: list[Curve],
-    law: Law,
+    law: Law[Design],
     starts: int,
     max_iter: int,
     delta: float,
@@ -271,7 +273,7 @@ def _fit(
         params = {k: float(v) for k, v in prob.unpack(areas.as_tensor(best[1])).items()}
     seconds = time.perf_counter() - t0
     metrics = evaluate_curves(law, params, curves)
-    lam_opt: Any = (
+    lam_opt: str | float | None = (
         "fit" if isinstance(law, TissueLaw) and law.lam is None else getattr(law, "lam", None)
     )
     options: dict[str, Any] = {"huber_delta": delta, "starts": starts, "method": "lbfgs"}
@@ -317,7 +319,7 @@ def _fit_staged(
 
 
 def evaluate_curves(
-    law: Law, params: dict[str, float], curves: list[Curve]
+    law: Law[Design], params: dict[str, float], curves: list[Curve]
 ) -> dict[str, dict[str, float]]:
     """Exact predictions scored per curve and over all points ("all")."""
     ys, ps, out = [], [], {}

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from rewarm.laws import areas
-from rewarm.laws.base import Param, update_lrs
+from rewarm.laws.base import LawParam, update_lrs
 from rewarm.laws.curves import Curve
 
 
@@ -49,6 +49,13 @@ class MPLDesign:
     log_eta: Tensor  # (b,) drop-weighted mean of log eta_k in the block
     mask: Tensor  # (m, b) 1 where the block ends at or before t_i
     inst: np.ndarray  # (m,) LR at the end of warmup minus the LR of the update at t_i
+
+    def evaluate(self, p: dict[str, Tensor]) -> Tensor:
+        scale = p["C"] * torch.exp(-p["gamma"] * self.log_eta)  # (b,)
+        # masked entries have gap 0, hence G = 0: no separate mask multiply needed
+        g = 1.0 - torch.exp(-p["beta"] * torch.log1p(self.gap * scale[None, :]))
+        ld = p["B"] * (g @ self.drop)
+        return p["L0"] + p["A"] * self.s_total ** (-p["alpha"]) - ld
 
 
 def drop_blocks(
@@ -91,13 +98,13 @@ def drop_blocks(
 class MPLaw:
     name = "mpl"
     params = (
-        Param("L0", 0.0, 20.0, linear=True),
-        Param("A", 1e-6, 1e4, log=True, linear=True),
-        Param("alpha", 0.01, 3.0),
-        Param("B", 1e-3, 1e8, log=True, linear=True),
-        Param("C", 1e-4, 1e4, log=True),
-        Param("beta", 0.01, 5.0),
-        Param("gamma", 0.0, 2.0),
+        LawParam("L0", 0.0, 20.0, linear=True),
+        LawParam("A", 1e-6, 1e4, log=True, linear=True),
+        LawParam("alpha", 0.01, 3.0),
+        LawParam("B", 1e-3, 1e8, log=True, linear=True),
+        LawParam("C", 1e-4, 1e4, log=True),
+        LawParam("beta", 0.01, 5.0),
+        LawParam("gamma", 0.0, 2.0),
     )
 
     def __init__(self, block: int = 32, warmup_ld: bool = False) -> None:
@@ -128,13 +135,6 @@ class MPLaw:
 
     def _warmup(self, warmup: int) -> int:
         return 0 if self.warmup_ld else warmup
-
-    def evaluate(self, design: MPLDesign, p: dict[str, Tensor]) -> Tensor:
-        scale = p["C"] * torch.exp(-p["gamma"] * design.log_eta)  # (b,)
-        # masked entries have gap 0, hence G = 0: no separate mask multiply needed
-        g = 1.0 - torch.exp(-p["beta"] * torch.log1p(design.gap * scale[None, :]))
-        ld = p["B"] * (g @ design.drop)
-        return p["L0"] + p["A"] * design.s_total ** (-p["alpha"]) - ld
 
     @staticmethod
     def instant_drop(design: MPLDesign) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from rewarm.laws import areas
-from rewarm.laws.base import Law
+from rewarm.laws.base import Design, Law
 
 
 @dataclass
@@ -63,7 +63,9 @@ def default_candidates(
     return out
 
 
-def rank(law: Law, params: dict[str, float], candidates: list[Candidate]) -> list[Candidate]:
+def rank(
+    law: Law[Design], params: dict[str, float], candidates: list[Candidate]
+) -> list[Candidate]:
     """Fill each candidate's predicted final loss; best (lowest) first."""
     for c in candidates:
         c.final_loss = float(law.predict(c.lr, c.warmup, params, np.array([c.lr.size - 1]))[0])
@@ -71,7 +73,7 @@ def rank(law: Law, params: dict[str, float], candidates: list[Candidate]) -> lis
 
 
 def optimize_schedule(
-    law: Law,
+    law: Law[Design],
     params: dict[str, float],
     total: int,
     warmup: int,
@@ -112,7 +114,7 @@ def optimize_schedule(
         opt = torch.optim.Adam([phi], lr=0.05)
         for _ in range(iters):
             opt.zero_grad()
-            loss = law.final_loss(schedule(), warmup, p)  # type: ignore[attr-defined]
+            loss = law.final_loss(schedule(), warmup, p)
             loss.backward()
             opt.step()
         with torch.no_grad():

@@ -33,6 +33,8 @@ the end of warmup) and plain Adam.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from scipy.optimize import minimize, nnls
@@ -85,7 +87,7 @@ def instant_drop_fit(
 
 
 def adam_refine(
-    objective,  # type: ignore[no-untyped-def]
+    objective: Callable[[dict[str, torch.Tensor]], torch.Tensor],
     start: dict[str, float],
     bounds: dict[str, tuple[float, float]],
     steps: int = 200,

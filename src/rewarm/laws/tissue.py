@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from rewarm.laws import areas
-from rewarm.laws.base import Param, update_lrs
+from rewarm.laws.base import LawParam, update_lrs
 from rewarm.laws.curves import Curve
 
 
@@ -30,6 +30,13 @@ class TissueDesign:
     idx: Tensor  # (m,) observed steps minus warmup
     s2_fixed: Tensor | None  # S2 at the observed steps when lam is fixed
 
+    def evaluate(self, p: dict[str, Tensor]) -> Tensor:
+        if self.s2_fixed is not None:
+            s2 = self.s2_fixed
+        else:
+            s2 = areas.annealing_area(self.eta, p["lam"])[self.idx]
+        return p["L0"] + p["A"] * self.s1 ** (-p["alpha"]) - p["C"] * s2
+
 
 class TissueLaw:
     name = "tissue"
@@ -38,13 +45,13 @@ class TissueLaw:
         """`lam=None` fits the momentum factor; a number fixes it."""
         self.lam = lam
         ps = [
-            Param("L0", 0.0, 20.0, linear=True),
-            Param("A", 1e-6, 1e4, log=True, linear=True),
-            Param("alpha", 0.01, 3.0),
-            Param("C", 1e-6, 1e7, log=True, linear=True),
+            LawParam("L0", 0.0, 20.0, linear=True),
+            LawParam("A", 1e-6, 1e4, log=True, linear=True),
+            LawParam("alpha", 0.01, 3.0),
+            LawParam("C", 1e-6, 1e7, log=True, linear=True),
         ]
         if lam is None:
-            ps.append(Param("lam", 0.9, 0.99999))
+            ps.append(LawParam("lam", 0.9, 0.99999))
         self.params = tuple(ps)
 
     def start_grid(self) -> list[dict[str, float]]:
@@ -60,13 +67,6 @@ class TissueLaw:
         if self.lam is not None:
             fixed = areas.annealing_area(eta, self.lam)[idx]
         return TissueDesign(areas.as_tensor(s1), eta, idx, fixed)
-
-    def evaluate(self, design: TissueDesign, p: dict[str, Tensor]) -> Tensor:
-        if design.s2_fixed is not None:
-            s2 = design.s2_fixed
-        else:
-            s2 = areas.annealing_area(design.eta, p["lam"])[design.idx]
-        return p["L0"] + p["A"] * design.s1 ** (-p["alpha"]) - p["C"] * s2
 
     def predict(
         self, lr: np.ndarray, warmup: int, p: dict[str, float], steps: np.ndarray

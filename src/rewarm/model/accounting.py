@@ -29,7 +29,7 @@ def model_stats(model: torch.nn.Module, seq_len: int) -> ModelStats:
     head = model.get_output_embeddings()  # type: ignore[operator]
     tied = head is not None and head.weight is embed
     non_embedding = params - embed.numel() + (embed.numel() if tied else 0)
-    cfg = model.config  # type: ignore[attr-defined]
+    cfg = model.config
     layers = int(getattr(cfg, "num_hidden_layers", 0) or 0)
     d_model = int(getattr(cfg, "hidden_size", 0) or 0)
     flops = 6.0 * non_embedding + 12.0 * layers * d_model * seq_len

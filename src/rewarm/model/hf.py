@@ -16,6 +16,7 @@ Every model uses `attn_implementation="sdpa"` and fp32 master weights.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,6 +24,11 @@ from rewarm import checkpoint
 from rewarm.config import Config
 from rewarm.errors import UserError
 from rewarm.model.presets import preset_config
+
+if TYPE_CHECKING:  # transformers is imported when a model is built, not on import
+    # Its `PreTrainedModel.to` is wrapped with `functools.wraps`, which mypy does not bind
+    # as a method: the callers' `model.to(...)` carry a type: ignore for that alone.
+    from transformers import PreTrainedModel
 
 
 def resolve_checkpoint_dir(path: str | Path, where: str) -> Path:
@@ -58,7 +64,7 @@ def check_init(cfg: Config) -> None:
         resolve_checkpoint_dir(init[len("checkpoint:") :], where)
 
 
-def build_model(cfg: Config, vocab_size: int, eos_id: int | None = None) -> torch.nn.Module:
+def build_model(cfg: Config, vocab_size: int, eos_id: int | None = None) -> PreTrainedModel:
     """The model of `cfg.model`, on the CPU in fp32, in train mode."""
     from transformers import AutoModelForCausalLM
 
@@ -89,7 +95,7 @@ def build_model(cfg: Config, vocab_size: int, eos_id: int | None = None) -> torc
     return model
 
 
-def load_hf_dir(path: str | Path, trust_remote_code: bool, where: str) -> torch.nn.Module:
+def load_hf_dir(path: str | Path, trust_remote_code: bool, where: str) -> PreTrainedModel:
     """A local Hugging Face causal LM directory (config.json + weights)."""
     from transformers import AutoModelForCausalLM
 
@@ -110,7 +116,7 @@ def load_hf_dir(path: str | Path, trust_remote_code: bool, where: str) -> torch.
 
 def load_checkpoint_model(
     path: Path, trust_remote_code: bool = False, where: str = "checkpoint"
-) -> torch.nn.Module:
+) -> PreTrainedModel:
     """The model stored in a rewarm checkpoint directory (config.json + model.safetensors)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 

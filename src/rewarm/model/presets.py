@@ -18,9 +18,12 @@ parameter than 8 x 192.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewarm.errors import UserError
+
+if TYPE_CHECKING:
+    from transformers import LlamaConfig
 
 # name -> LlamaConfig keyword arguments (vocab and context length are filled in later)
 PRESETS: dict[str, dict[str, Any]] = {
@@ -48,7 +51,7 @@ def preset_config(
     bos_id: int | None = None,
     eos_id: int | None = None,
     where: str = "model",
-) -> Any:
+) -> LlamaConfig:
     """The `LlamaConfig` of preset `name`, with `overrides` applied (keys checked)."""
     from transformers import LlamaConfig
 

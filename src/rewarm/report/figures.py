@@ -19,7 +19,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from rewarm import plotting
-from rewarm.report import plots
+from rewarm.report import drawing
 from rewarm.report.summary import RunSummary, Study
 from rewarm.report.task_plots import task_figure
 
@@ -43,17 +43,17 @@ class RunFigure:
 
 
 FIGURES: dict[str, StudyFigure | RunFigure] = {
-    "lr": StudyFigure(caption="Learning-rate schedule of each run", draw=plots.lr_figure),
-    "loss": RunFigure(caption="{run}: held-out loss per domain", draw=plots.loss_figure),
-    "gap": RunFigure(caption="{run}: stability gap at stage boundaries", draw=plots.gap_figure),
+    "lr": StudyFigure(caption="Learning-rate schedule of each run", draw=drawing.lr_figure),
+    "loss": RunFigure(caption="{run}: held-out loss per domain", draw=drawing.loss_figure),
+    "gap": RunFigure(caption="{run}: stability gap at stage boundaries", draw=drawing.gap_figure),
     "matrix": RunFigure(
         caption="{run}: stage-by-domain loss matrix",
-        draw=lambda run, _colors: plots.matrix_figure(run),
+        draw=lambda run, _colors: drawing.matrix_figure(run),
     ),
     "tasks": RunFigure(
         caption="{run}: task metrics over training (lm-evaluation-harness)", draw=task_figure
     ),
-    "compute": StudyFigure(caption="Final loss vs compute", draw=plots.compute_figure),
+    "compute": StudyFigure(caption="Final loss vs compute", draw=drawing.compute_figure),
 }
 
 
@@ -72,7 +72,7 @@ class SavedFigure:
 
 def all_figures(st: Study, out_dir: Path) -> list[SavedFigure]:
     """Draw and save every figure (STEM.png and STEM.svg) in display order."""
-    colors = plots.domain_colors(st.runs)
+    colors = drawing.domain_colors(st.runs)
     out: list[SavedFigure] = []
     by_scope = itertools.groupby(FIGURES.items(), key=lambda item: isinstance(item[1], RunFigure))
     with plotting.style(plotting.REPORT_STYLE):
@@ -94,14 +94,15 @@ def _draw(
     colors: dict[str, str],
     out_dir: Path,
 ) -> SavedFigure | None:
+    fig: Figure | None
     if isinstance(kind, StudyFigure):
         fig, stem, caption = kind.draw(st), fid, kind.caption
     else:
         assert run is not None
         fig = kind.draw(run, colors)
-        stem, caption = f"{fid}-{plots.slug(run.name)}", kind.caption.format(run=run.name)
+        stem, caption = f"{fid}-{drawing.slug(run.name)}", kind.caption.format(run=run.name)
     if fig is None:
         return None
-    png, svg = plots.save(fig, out_dir, stem)
+    png, svg = drawing.save(fig, out_dir, stem)
     name = run.name if run is not None else None
     return SavedFigure(id=fid, run=name, caption=caption, png=png, svg=svg)

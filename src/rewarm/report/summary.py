@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rewarm.evaluation import metrics as m
-from rewarm.evaluation.compare import Comparison, RunView, compare, detect_baseline
-from rewarm.evaluation.timeline import Timeline, timeline_of
+from rewarm.continual import metrics as m
+from rewarm.continual import task_metrics
+from rewarm.continual.compare import Comparison, RunView, compare, detect_baseline
+from rewarm.continual.timeline import Timeline, timeline_of
 from rewarm.runlog import RunLog
-from rewarm.tasks import continual as task_metrics
 
 WINDOWS = (10, 100)
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunSummary:
-    """The continual-evaluation metrics of one run (see rewarm.evaluation.metrics)."""
+    """The continual-evaluation metrics of one run (see rewarm.continual.metrics)."""
 
     log: RunLog
     timeline: Timeline
@@ -46,6 +46,7 @@ class RunSummary:
             compute=self.compute,
             config=self.log.config,
             step_tokens={t.step: t.tokens for t in self.log.trains},
+            branch_tokens=None if self.log.branch is None else self.log.branch.tokens,
         )
 
 

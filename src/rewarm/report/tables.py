@@ -58,7 +58,7 @@ def overview(st: Study) -> Table:
         rows.append(
             [
                 r.name + (" (baseline)" if st.baseline == i else ""),
-                str(len(r.timeline.stages)),
+                str(len(r.timeline.trained_stages)),
                 str(r.compute.tokens),
                 sci(r.compute.flops),
                 num(final_mean(r)),
@@ -98,15 +98,22 @@ def overview(st: Study) -> Table:
 def matrix_table(r: RunSummary) -> Table:
     mat = r.matrix
     rows = []
-    for k, stage in enumerate(r.timeline.stages):
+    tl = r.timeline
+    for k, stage in enumerate(tl.stages):
         cells = [num(v) for v in mat.values[k]]
-        rows.append([f"{k + 1}. {stage.name}", *cells, num(r.average_seen[k])])
+        rows.append([f"{tl.number(k)}. {stage.name}", *cells, num(r.average_seen[k])])
     notes = [
         "R[k][i]: loss of domain i at the end of stage k (SCIENCE.md section 4).",
     ]
+    if tl.has_initial:
+        notes.append(
+            "0. start: the model the run started from (model.init), evaluated before the "
+            "first update; forgetting, BWT, stability gap and WC-loss compare against it."
+        )
     for k, d, tok in mat.substituted:
         notes.append(
-            f"No evaluation at the end of stage {k + 1}; {d} is read at tokens {tok} instead."
+            f"No evaluation at the end of stage {tl.number(k)}; {d} is read at tokens {tok} "
+            "instead."
         )
     missing = int(np.isnan(mat.values).sum())
     if missing:
@@ -129,7 +136,7 @@ def domain_table(r: RunSummary) -> Table:
         rows.append(
             [
                 d,
-                "never" if first is None else str(first + 1),
+                "never" if first is None else str(tl.number(first)),
                 num(float(r.matrix.values[-1, i])),
                 num(float(r.bpb_matrix.values[-1, i])),
                 num(final.get(d)),
@@ -168,7 +175,7 @@ def gap_table(r: RunSummary) -> Table:
         stage = r.timeline.stages[g.stage]
         rows.append(
             [
-                f"{g.stage + 1}. {stage.name}",
+                f"{r.timeline.number(g.stage)}. {stage.name}",
                 g.domain,
                 num(g.start_loss),
                 num(g.peak_loss),
@@ -199,21 +206,28 @@ def gap_table(r: RunSummary) -> Table:
 
 
 def compute_table(r: RunSummary) -> Table:
-    c = r.compute
+    c, tl = r.compute, r.timeline
     rows = []
-    for k, stage in enumerate(r.timeline.stages):
+    for k, stage in enumerate(tl.stages):
         tokens = c.tokens_by_stage[k]
         flops = None if c.flops_per_token is None else tokens * c.flops_per_token
-        rows.append([f"{k + 1}. {stage.name}", str(tokens), sci(flops)])
+        rows.append([f"{tl.number(k)}. {stage.name}", str(tokens), sci(flops)])
     rows.append(["total", str(c.tokens), sci(c.flops)])
+    notes = [
+        f"FLOPs per token: {sci(c.flops_per_token)} ({c.flops_source}); evaluation: "
+        f"{c.eval_tokens} tokens, {sci(c.eval_flops)} FLOPs."
+    ]
+    branch = r.log.branch
+    if branch is not None:
+        notes.append(
+            f"Branched from {branch.checkpoint} at {branch.tokens} tokens: the rows up to "
+            "there are the parent's (its log, carried over), trained once and shared."
+        )
     return Table(
         title=f"{r.name}: compute",
         columns=["stage", "tokens", "train FLOPs"],
         rows=rows,
-        notes=[
-            f"FLOPs per token: {sci(c.flops_per_token)} ({c.flops_source}); evaluation: "
-            f"{c.eval_tokens} tokens, {sci(c.eval_flops)} FLOPs."
-        ],
+        notes=notes,
     )
 
 
@@ -256,25 +270,6 @@ def comparison_table(st: Study) -> Table | None:
             "checkpoint / re-training compute; the shared stage 1 is counted once.",
         ],
     )
-
-
-def all_tables(st: Study) -> list[Table]:
-    from rewarm.report import task_tables
-
-    out = [overview(st)]
-    comp = comparison_table(st)
-    if comp is not None:
-        out.append(comp)
-    task_comp = task_tables.comparison_table(st)
-    if task_comp is not None:
-        out.append(task_comp)
-    for r in st.runs:
-        out += [matrix_table(r), domain_table(r)]
-        if r.gaps:
-            out.append(gap_table(r))
-        out += task_tables.run_tables(r)
-        out.append(compute_table(r))
-    return out
 
 
 def to_markdown(t: Table) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rewarm import plotting
-from rewarm.report.plots import PALETTE, _kilo, _shade_stages
+from rewarm.report.drawing import PALETTE, _kilo, _shade_stages
 from rewarm.report.summary import RunSummary
 
 

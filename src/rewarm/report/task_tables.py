@@ -1,4 +1,4 @@
-"""The report's task tables (lm-evaluation-harness results; `rewarm.tasks.continual`).
+"""The report's task tables (lm-evaluation-harness results; `rewarm.continual.task_metrics`).
 
 Shown only for runs with `task` records. Values are in the metric's own units (an
 accuracy is a fraction); "± x" is the harness's standard error.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
+from rewarm.continual.task_metrics import TaskSummary
 from rewarm.report.summary import RunSummary, Study
 from rewarm.report.tables import MISSING, Table, num, signed
-from rewarm.tasks.continual import TaskSummary
 
 
 def _pm(value: float, err: float | None) -> str:

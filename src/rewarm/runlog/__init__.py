@@ -1,8 +1,8 @@
 """The run log, `RUN/metrics.jsonl`: the one owner of that file's format.
 
-`schema` defines a frozen record class per kind (`TrainRecord`, `EvalRecord`,
-`StageRecord`, `TaskRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `NonFinite`,
-`RunEnd`) and how each becomes one JSON line and back; `writer` appends records
+`records` defines a frozen record class per kind (`TrainRecord`, `EvalRecord`,
+`StageRecord`, `TaskRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `Branched`,
+`NonFinite`, `RunEnd`) and how each becomes one JSON line and back; `writer` appends records
 (the trainer's `RunLogWriter`, `NullLog` on other ranks, `Sink`s such as the
 TensorBoard mirror); `reader` reads them (`read_run`, `read_records`, `head`).
 
@@ -12,8 +12,9 @@ torch, nothing from training or analysis.
 """
 
 from rewarm.runlog.reader import METRICS_FILE, RunLog, count_lines, head, read_records, read_run
-from rewarm.runlog.schema import (
+from rewarm.runlog.records import (
     KINDS,
+    Branched,
     EvalRecord,
     NonFinite,
     PhaseSeconds,
@@ -34,6 +35,7 @@ from rewarm.runlog.writer import NullLog, RunLogWriter, Sink
 __all__ = [
     "KINDS",
     "METRICS_FILE",
+    "Branched",
     "EvalRecord",
     "NonFinite",
     "NullLog",

@@ -1,7 +1,7 @@
 """Read `RUN/metrics.jsonl`: every record of a run (`read_run`), the records of
 some kinds from any log file (`read_records`), and a log's first lines (`head`).
 
-Bad input raises `UserError` naming `FILE:LINE` (see `rewarm.runlog.schema` for
+Bad input raises `UserError` naming `FILE:LINE` (see `rewarm.runlog.records` for
 what is strict and what is lenient).
 """
 
@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rewarm.errors import UserError
-from rewarm.runlog.schema import (
+from rewarm.runlog.records import (
+    Branched,
     EvalRecord,
     Record,
     RunRecord,
@@ -50,10 +51,25 @@ class RunLog:
         )
 
     @property
+    def branch(self) -> Branched | None:
+        """The `run` "branch" record of a run started with `run.branch_from` (the last
+        one, for a branch of a branch), else None."""
+        found = [e for e in self.events if isinstance(e, Branched)]
+        return found[-1] if found else None
+
+    @property
     def config(self) -> dict[str, Any]:
-        """The resolved config of the "start" record, as plain data ({} if none)."""
-        start = self.start
-        return start.config if start is not None else {}
+        """The resolved config the run trains under, as plain data ({} if none): that of
+        the "start" record; for a branch, that of the first "start" or "resume" record
+        after its "branch" record (the records before it are its parent's)."""
+        chosen = self.start
+        branched = False
+        for e in self.events:
+            if isinstance(e, Branched):
+                branched, chosen = True, None
+            elif branched and chosen is None and isinstance(e, RunStart):
+                chosen = e
+        return chosen.config if chosen is not None else {}
 
     def add(self, record: Record) -> None:
         if isinstance(record, EvalRecord):
@@ -68,21 +84,29 @@ class RunLog:
             self.events.append(record)
 
 
-def read_records(path: str | Path, kinds: Collection[str] | None = None) -> list[Record]:
+def read_records(
+    path: str | Path, kinds: Collection[str] | None = None, *, lines: int | None = None
+) -> list[Record]:
     """The records of the log file `path`, in file order.
 
     With `kinds`, only records of those kinds are decoded and returned; the others
     are skipped unchecked (a reader of `train` records does not fail on an `eval`
-    record it would ignore anyway). Blank lines are skipped.
+    record it would ignore anyway). With `lines`, only the first `lines` complete
+    lines are read (what `head` returns: the log as a checkpoint saw it). Blank lines
+    are skipped.
     """
     path = Path(path)
     wanted = None if kinds is None else frozenset(kinds)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        if lines is None:
+            text = path.read_text(encoding="utf-8")
+        else:
+            text = head(path, lines).decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: cannot read: {err}") from None
+    lines_read = text.splitlines()
     out: list[Record] = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines_read, start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rewarm.runlog.reader import count_lines, head
-from rewarm.runlog.schema import Record, encode
+from rewarm.runlog.records import Record, encode
 
 
 class Sink(Protocol):

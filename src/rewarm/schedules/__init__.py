@@ -9,8 +9,8 @@ Formulas and papers: docs/schedules.md. Contract: docs/architecture.md.
 
 from rewarm.schedules.fingerprint import describe_change
 from rewarm.schedules.kinds import KINDS, resolve_spec
-from rewarm.schedules.plan import StagePlan, StageSpec
-from rewarm.schedules.schedule import Schedule, build, validate_spec
+from rewarm.schedules.lr_schedule import Schedule, build, validate_spec
+from rewarm.schedules.stage_plan import StagePlan, StageSpec
 
 __all__ = [
     "KINDS",

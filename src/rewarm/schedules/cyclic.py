@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 import rewarm.schedules.shapes as shapes
-from rewarm.schedules.curves import Body
+from rewarm.schedules.decays import Body
 
 
 def cosine_restarts(spec: dict[str, Any], total: float) -> Body:

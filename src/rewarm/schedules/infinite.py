@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import rewarm.schedules.shapes as shapes
-from rewarm.schedules.curves import Body, progress
+from rewarm.schedules.decays import Body, progress
 
 
 def infinite(spec: dict[str, Any], total: float) -> Body:

@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-import rewarm.schedules.curves as curves
 import rewarm.schedules.cyclic as cyclic
+import rewarm.schedules.decays as decays
 import rewarm.schedules.infinite as infinite
 import rewarm.schedules.refined as refined
 import rewarm.schedules.shapes as shapes
 import rewarm.schedules.wsd as wsd
 from rewarm.errors import UserError
-from rewarm.schedules.curves import Body
+from rewarm.schedules.decays import Body
 from rewarm.schedules.params import ABSENT, REQUIRED, Param, resolve_params
 
 
@@ -198,18 +198,18 @@ def _cooldown_end(spec: dict[str, Any], total: float) -> float:
 _GAMMA = Param("gamma", 0.1, "factor gamma applied at each milestone")
 
 KINDS: dict[str, Kind] = {
-    "constant": Kind("m = 1 after the warmup", "-", _warmup(), curves.constant),
+    "constant": Kind("m = 1 after the warmup", "-", _warmup(), decays.constant),
     "linear": Kind(
         "linear decay from 1 to f over [W, T]",
         "Defazio et al. 2023",
         {**_warmup(), **_final()},
-        curves.linear,
+        decays.linear,
     ),
     "cosine": Kind(
         "cosine decay from 1 to f over [W, T]",
         "Loshchilov & Hutter 2017",
         {**_warmup(), **_final()},
-        curves.cosine,
+        decays.cosine,
     ),
     "cosine-restarts": Kind(
         "cosine cycles from 1 to f of lengths P, P*mult, ... (SGDR)",
@@ -227,13 +227,13 @@ KINDS: dict[str, Kind] = {
         "m = f + (1 - f)(1 - p)^power over [W, T]",
         "PyTorch PolynomialLR",
         {**_warmup(), **_final(), "power": Param("positive", 1.0, "exponent of (1 - p)")},
-        curves.polynomial,
+        decays.polynomial,
     ),
     "exponential": Kind(
         "geometric decay m = f^p over [W, T] (f > 0)",
         "-",
         {**_warmup(), **_final(REQUIRED)},
-        curves.exponential,
+        decays.exponential,
         _check_exponential,
     ),
     "step": Kind(
@@ -244,7 +244,7 @@ KINDS: dict[str, Kind] = {
             "step_size": Param("length", REQUIRED, "distance between milestones"),
             "gamma": _GAMMA,
         },
-        curves.step,
+        decays.step,
         _check_step,
     ),
     "multistep": Kind(
@@ -255,21 +255,21 @@ KINDS: dict[str, Kind] = {
             "milestones": Param("positions", REQUIRED, "increasing positions"),
             "gamma": _GAMMA,
         },
-        curves.multistep,
+        decays.multistep,
         _check_multistep,
     ),
     "inverse-sqrt": Kind(
         "m = sqrt(tau / max(t, tau)) after the warmup",
         "Vaswani et al. 2017",
         {**_warmup(), "timescale": Param("length", _timescale, "tau (>= warmup)")},
-        curves.inverse_sqrt,
+        decays.inverse_sqrt,
         _check_inverse_sqrt,
     ),
     "rex": Kind(
         "m = f + (1 - f)(1 - p) / (1 - p/2) over [W, T]",
         "Chen et al. 2022 (REX)",
         {**_warmup(), **_final()},
-        curves.rex,
+        decays.rex,
     ),
     "triangular": Kind(
         "linear cycles between base_ratio and 1 with period P",
@@ -296,7 +296,7 @@ KINDS: dict[str, Kind] = {
             **_final(4e-6),
             **_shape("cosine", {"cosine": 0, "linear": 0}),
         },
-        curves.one_cycle,
+        decays.one_cycle,
     ),
     "wsd": Kind(
         "warmup, stable at 1, decay to f over the last `decay` with `shape`",
@@ -412,4 +412,4 @@ def multiplier(spec: dict[str, Any], total: float, start_ratio: float | None = N
     `start_ratio`, when given, replaces the spec's warmup_start."""
     start = spec["warmup_start"] if start_ratio is None else start_ratio
     body = KINDS[spec["kind"]].make(spec, float(total))
-    return curves.with_warmup(body, float(total), float(spec["warmup"]), float(start))
+    return decays.with_warmup(body, float(total), float(spec["warmup"]), float(start))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rewarm.schedules.curves import Body
+from rewarm.schedules.decays import Body
 
 
 def median_filter(values: np.ndarray, window: int) -> np.ndarray:

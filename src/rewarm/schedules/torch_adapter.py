@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from rewarm.schedules.plan import StagePlan
+    from rewarm.schedules.stage_plan import StagePlan
 
 
 def apply_lr(optimizer: torch.optim.Optimizer, plan: StagePlan, position: float) -> float:

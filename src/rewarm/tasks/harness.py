@@ -48,7 +48,7 @@ from rewarm.config import Config, TaskSection
 from rewarm.data.shards import DomainData
 from rewarm.data.tokenizer import Tokenizer
 from rewarm.errors import UserError
-from rewarm.tasks import builtin
+from rewarm.tasks import heldout_tasks
 from rewarm.tasks.spec import is_yaml, parse_builtin, task_domain
 
 RANDOM_SEED, NUMPY_SEED, TORCH_SEED, FEWSHOT_SEED = 0, 1234, 1234, 1234
@@ -98,7 +98,7 @@ def resolve(
         if b is not None:
             if cfg is None or domains is None or tok is None:
                 raise UserError(f"{at}: {entry.task}: built-in tasks need the run's config")
-            spec = str(builtin.ensure(cfg, b, domains[b.domain], tok, at))
+            spec = str(heldout_tasks.ensure(cfg, b, domains[b.domain], tok, at))
         elif is_yaml(entry.task):
             spec = str(Path(entry.task).resolve())
         else:

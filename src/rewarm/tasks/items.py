@@ -176,12 +176,11 @@ def name_items(docs: list[str], fits: Fits, key: int) -> list[Item]:
             if attr in words:
                 continue  # answerable by copying from the context
             item_key = derive(key, doc, offset)
-            others = _distractors(
-                attr,
-                pool,
-                lambda s, o=obj, w=words: s not in seen_after[o] and s not in w,
-                item_key,
-            )
+
+            def unseen(s: str, o: str = obj, w: set[str] = words) -> bool:
+                return s not in seen_after[o] and s not in w
+
+            others = _distractors(attr, pool, unseen, item_key)
             ctx = None if others is None else _context(docs[doc], offset, [attr, *others], fits)
             if others is not None and ctx is not None:
                 out.append(_item(ctx, attr, others, doc, offset, item_key))
@@ -218,7 +217,11 @@ def line_items(docs: list[str], fits: Fits, key: int) -> list[Item]:
             if not window.strip() or answer in window:
                 continue  # no line before it, or a copy of an earlier line
             item_key = derive(key, doc, offset)
-            others = _distractors(answer, pool, lambda s, w=window: s not in w, item_key)
+
+            def not_in_window(s: str, w: str = window) -> bool:
+                return s not in w
+
+            others = _distractors(answer, pool, not_in_window, item_key)
             ctx = None if others is None else _context(docs[doc], offset, [answer, *others], fits)
             if others is not None and ctx is not None:
                 out.append(_item(ctx, answer, others, doc, offset, item_key))

@@ -3,7 +3,7 @@
 `task` is one of:
 
 - `rewarm:KIND:DOMAIN`: a built-in task rewarm generates from the held-out split
-  of the declared domain DOMAIN (`KINDS`; see `rewarm.tasks.builtin`, docs/tasks.md);
+  of the declared domain DOMAIN (`KINDS`; see `rewarm.tasks.heldout_tasks`, docs/tasks.md);
 - a path to a task YAML file (ends in `.yaml`/`.yml`), loaded by the harness with
   its own directory on the task search path;
 - anything else: a task, group or tag name the harness knows (its own task index,

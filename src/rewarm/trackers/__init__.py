@@ -3,7 +3,7 @@
 `metrics.jsonl` stays the record of truth; each tracker is a `rewarm.runlog.Sink`
 that the writer hands every record after writing its line (rank 0 only):
 
-- "tensorboard": event files under `RUN/tensorboard` (`rewarm.train.tensorboard`;
+- "tensorboard": event files under `RUN/tensorboard` (`tensorboard_sink`;
   `train.tensorboard = true` is the same),
 - "wandb": a Weights & Biases run (`wandb_sink`; offline by default: local files
   under `log.dir/wandb`, uploaded later with `wandb sync`),
@@ -31,7 +31,7 @@ MODULES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 def sink_names(cfg: Config) -> list[str]:
     """`log.sinks`, with "tensorboard" added when `train.tensorboard` is on."""
-    names = list(cfg.log.sinks)
+    names: list[str] = list(cfg.log.sinks)
     if cfg.train.tensorboard and "tensorboard" not in names:
         names.insert(0, "tensorboard")
     return names
@@ -63,7 +63,7 @@ def open_sinks(cfg: Config, *, resume: bool = False) -> list[Sink]:
     out: list[Sink] = []
     for name in sink_names(cfg):
         if name == "tensorboard":
-            from rewarm.train.tensorboard import TensorBoardSink
+            from rewarm.trackers.tensorboard_sink import TensorBoardSink
 
             out.append(TensorBoardSink.open(cfg.run_dir / "tensorboard"))
         elif name == "wandb":

@@ -76,7 +76,8 @@ class MlflowSink:
         values = scalars(record)
         if values:
             now = int(time.time() * 1000)
-            metrics = [Metric(k, v, now, record.tokens) for k, v in values.items()]
+            step = record.tokens or 0  # every record with scalars carries its tokens
+            metrics = [Metric(k, v, now, step) for k, v in values.items()]
             self._client.log_batch(self.run_id, metrics=metrics)
         if isinstance(record, RunEnd):
             self._ended = True

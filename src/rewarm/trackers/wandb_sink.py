@@ -34,7 +34,7 @@ class WandbSink:
     def open(cls, cfg: Config, *, resume: bool) -> WandbSink:
         import wandb
 
-        run_id = ids.load(cfg.run_dir).get("wandb") if resume else None or secrets.token_hex(4)
+        run_id = (ids.load(cfg.run_dir).get("wandb") if resume else None) or secrets.token_hex(4)
         directory = log_dir(cfg)
         directory.mkdir(parents=True, exist_ok=True)
         run = wandb.init(

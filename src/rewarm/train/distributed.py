@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -143,9 +143,9 @@ def full_state(
         if optimizer is None:
             from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-            return get_model_state_dict(model, options=opts), None
-        msd, osd = get_state_dict(model, optimizer, options=opts)
-        return msd, osd
+            return cast(dict[str, torch.Tensor], get_model_state_dict(model, options=opts)), None
+        full_model, full_optim = get_state_dict(model, optimizer, options=opts)
+        return cast(dict[str, torch.Tensor], full_model), cast(dict[str, Any], full_optim)
     msd = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
     return msd, optimizer.state_dict() if optimizer is not None else None
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from rewarm.config import TrainSection
+
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Two groups: decayed matrices and everything else (each parameter once)."""
@@ -22,7 +24,8 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
         if isinstance(m, torch.nn.Embedding)
         for p in m.parameters(recurse=False)
     }
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for _, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -33,7 +36,9 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     ]
 
 
-def build_optimizer(model: torch.nn.Module, train: Any, device: torch.device) -> torch.optim.AdamW:
+def build_optimizer(
+    model: torch.nn.Module, train: TrainSection, device: torch.device
+) -> torch.optim.AdamW:
     """AdamW from the `[train]` section; the LR is set every step by the stage plan."""
     groups = param_groups(model, train.weight_decay)
     kwargs: dict[str, Any] = dict(lr=train.lr, betas=tuple(train.betas), eps=train.eps)

@@ -31,13 +31,14 @@ from rewarm.data.tokenizer import Tokenizer
 from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator, device_autocast
 from rewarm.model.accounting import ModelStats, model_stats
 from rewarm.model.hf import build_model
+from rewarm.model.peak_flops import peak_flops
 from rewarm.runlog import METRICS_FILE, NullLog, RunLogWriter, RunStart, ScheduleChanged, Sink
 from rewarm.schedules import StagePlan
-from rewarm.train import distributed, optim, throughput
+from rewarm.train import distributed, optim
 from rewarm.train.changes import RESOLVED
 from rewarm.train.distributed import DistEnv
 from rewarm.train.phases import PhaseClock
-from rewarm.train.records import Progress
+from rewarm.train.progress import Progress
 from rewarm.train.step import loss_module
 
 if TYPE_CHECKING:
@@ -138,7 +139,8 @@ def seed_everything(seed: int) -> None:
 
 def rng_state() -> dict[str, Any]:
     """JSON-safe RNG states of python, numpy, torch (and CUDA)."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # legacy=True: ("MT19937", keys, pos, has_gauss, gauss)
     py = random.getstate()
     out: dict[str, Any] = {
         "python": [py[0], list(py[1]), py[2]],
@@ -199,16 +201,16 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     saved = checkpoint.read_state(ckpt) if ckpt is not None else None
 
     model = build_model(cfg, tok.vocab_size, getattr(tok, "eos_id", None))
-    if saved is not None:
+    if ckpt is not None and saved is not None:
         checkpoint.assign_weights(model, checkpoint.load_weights(ckpt), str(ckpt))
     stats = model_stats(model, t.seq_len)
     model_config_json = model.config.to_json_string()
-    model.to(env.device)
+    model.to(env.device)  # type: ignore[arg-type]  # transformers' `to` (see model.hf)
     wrapped = distributed.wrap(model, env, t.fsdp)
     forward = loss_module(wrapped, compile=t.compile, distributed=env.distributed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = optim.build_optimizer(model, t, env.device)
-    if saved is not None:
+    if ckpt is not None and saved is not None:
         opt_state = checkpoint.load_optimizer(ckpt)
         if opt_state is not None:
             with checkpoint.malformed(ckpt, f"optimizer state in {checkpoint.OPTIMIZER}"):
@@ -217,7 +219,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
                 )
 
     sampler = MixtureSampler(cfg, domains, rank=env.rank, world_size=env.world_size)
-    if saved is not None:
+    if ckpt is not None and saved is not None:
         with checkpoint.malformed(ckpt, "sampler state"):
             sampler.load_state_dict(saved["sampler"])
     evaluator = build_evaluator(
@@ -232,7 +234,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     tasks = _task_evaluator(cfg, env, domains, tok)
     stage_tokens = [st.tokens for st in cfg.stages]
     state = LoopState()
-    if saved is not None:
+    if ckpt is not None and saved is not None:
         with checkpoint.malformed(ckpt, "loop state"):
             state = LoopState.from_dict(saved["loop"])
     log: RunLogWriter | NullLog = NullLog()
@@ -257,7 +259,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         log=log,
         progress=Progress(0, 0, enabled=False),
         stats=stats,
-        peak_flops=throughput.peak_flops(env.device),
+        peak_flops=peak_flops(env.device),
         stage_steps=[stage_steps(cfg, i) for i in range(len(cfg.stages))],
         stage_starts=[sum(stage_tokens[:i]) for i in range(len(stage_tokens))],
         state=state,
@@ -266,7 +268,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         tasks=tasks,
     )
     _run_record(session, saved)
-    if saved is not None:
+    if ckpt is not None and saved is not None:
         with checkpoint.malformed(ckpt, "RNG state"):
             set_rng_state(saved["rng"])
     total = sum(session.stage_steps) * t.batch_tokens

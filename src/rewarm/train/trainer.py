@@ -23,6 +23,7 @@ import os
 import shutil
 import time
 
+import numpy as np
 import torch
 
 from rewarm import checkpoint, extras, runconfig
@@ -38,7 +39,7 @@ from rewarm.runlog import (
     TrainRecord,
 )
 from rewarm.schedules.torch_adapter import apply_lr
-from rewarm.train import cpu_memory, distributed, optim, runlock
+from rewarm.train import branch, cpu_memory, distributed, optim, runlock
 from rewarm.train.phases import PhaseClock
 from rewarm.train.session import LoopState, Session, checkpoint_state, open_session
 from rewarm.train.step import StepResult, train_step
@@ -56,10 +57,15 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
     Rank 0 holds `run.lock` in the run directory throughout (see `runlock`), so a
     second process on the same run is refused instead of corrupting it. Stage schedule
     and replay tables are checked first (`runconfig.check`), for configs built in code.
+    A branch (`run.branch_from`) is seeded from its parent's checkpoint on its first
+    start (`rewarm.train.branch`) and then resumed like any run.
     """
     runconfig.check(cfg)
     require_extras(cfg)
-    with runlock.hold(cfg.run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
+    main = int(os.environ.get("RANK", "0")) == 0
+    with runlock.hold(cfg.run_dir, enabled=main):
+        if main:
+            branch.seed(cfg)  # a branch's first start: the parent's checkpoint and log
         done = _finished_state(cfg)
         if done is not None:
             return done
@@ -96,6 +102,9 @@ def loop(s: Session) -> None:
     while st.stage < len(cfg.stages):
         if not st.stage_started:
             begin_stage(s)
+        if st.stage_step >= s.stage_steps[st.stage]:
+            end_stage(s)  # a branch that cut this stage at its parent's checkpoint
+            continue
         tick = time.perf_counter()
         with clock.phase("data"):
             tokens = _to_device(s.sampler.next_batch().tokens, s.env.device)
@@ -321,8 +330,8 @@ def _crossed(tokens: int, step_tokens: int, every: int) -> bool:
     return every > 0 and tokens // every > (tokens - step_tokens) // every
 
 
-def _to_device(batch: object, device: torch.device) -> torch.Tensor:
-    x = torch.from_numpy(batch)  # type: ignore[arg-type]  # int64 (rows, seq_len + 1), no copy
+def _to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
+    x = torch.from_numpy(batch)  # int64 (rows, seq_len + 1), no copy
     if device.type == "cuda":
         return x.pin_memory().to(device, non_blocking=True)
     return x

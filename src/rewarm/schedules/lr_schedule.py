@@ -40,14 +40,14 @@ class Schedule:
         self.start_ratio = float(spec["warmup_start"] if start_ratio is None else start_ratio)
         self._values = multiplier(spec, self.total, self.start_ratio)
 
-    def values(self, positions: Any) -> np.ndarray:
+    def values(self, positions: np.ndarray) -> np.ndarray:
         """Multipliers at an array of positions (clamped to [0, total])."""
         return self._values(positions)
 
     def __call__(self, position: float) -> float:
         """The multiplier at one position (a float); an array gives `values(array)`."""
         if np.ndim(position) > 0:
-            return self.values(position)  # type: ignore[return-value]
+            return self.values(np.asarray(position))  # type: ignore[return-value]
         return float(self.values(np.array([position], dtype=np.float64))[0])
 
     multiplier = __call__

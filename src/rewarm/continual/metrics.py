@@ -1,7 +1,7 @@
 """Continual-evaluation metrics of one run, from its evaluation grid.
 
 Every function is pure: it reads a `Timeline` (built from the `eval` and
-`stage` records of `metrics.jsonl` by `rewarm.evaluation.timeline`) and
+`stage` records of `metrics.jsonl` by `rewarm.continual.timeline`) and
 returns numbers. Notation as in `SCIENCE.md` section 4: L_i(t) is the held-out
 loss (nats per token) of domain i after t training tokens; stage k covers
 (s_k, e_k]; R[k][i] = L_i(e_k); K stages. Lower loss is better, so the
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rewarm.evaluation.timeline import Timeline
+from rewarm.continual.timeline import Timeline
 
 LN2 = math.log(2.0)
 

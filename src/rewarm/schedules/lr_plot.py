@@ -11,8 +11,8 @@ import numpy as np
 
 from rewarm import plotting
 from rewarm.errors import UserError
-from rewarm.schedules.plan import StagePlan
-from rewarm.schedules.schedule import Schedule
+from rewarm.schedules.lr_schedule import Schedule
+from rewarm.schedules.stage_plan import StagePlan
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from runhelpers import records
 
 from rewarm.cli import main
+from tests.runhelpers import records
 
 
 def _table(out: str) -> dict[str, tuple[float, float]]:

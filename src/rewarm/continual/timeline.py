@@ -1,6 +1,6 @@
 """One run's evaluations as a grid: evaluation points x domains, plus its stages.
 
-Every continual-evaluation metric (`rewarm.evaluation.metrics`) reads this
+Every continual-evaluation metric (`rewarm.continual.metrics`) reads this
 grid. It is built from the `eval` and `stage` records of `metrics.jsonl` (and
 the stage mixes of the config in the `run` start record), so the metrics stay
 pure functions of what the trainer logged.
@@ -17,12 +17,19 @@ Conventions (see docs/metrics.md):
   weight. Replay is not training a domain as its own: it is a way of keeping
   an old one. Without a config, `tokens_by_domain` of the stage's end record
   is used instead (replay included, so an old domain may look "own").
+- The starting model is stage 0 when it was trained before the run (`model.init`
+  "hf:..." or "checkpoint:..."): a zero-length stage `start` at the first stage's
+  start position whose "own" domains are every domain evaluated there. Its row
+  R[0] is the evaluation before the first update, so forgetting, BWT, the
+  stability gap and WC-loss of every domain are measured against the model the
+  run started from. A run from scratch has no such stage (a random model is no
+  reference); `Timeline.number(k)` numbers stages from 0 or 1 accordingly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +50,9 @@ class Stage:
     domains: tuple[str, ...]
     complete: bool
     tokens_by_domain: Mapping[str, float]
+    initial: bool = False
+    """Stage 0 of a run that started from a trained model: the starting model itself
+    (zero length; no training)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +74,20 @@ class Timeline:
     loss: np.ndarray  # (n, D) float64, nats per token
     bpb: np.ndarray  # (n, D) float64, bits per byte (NaN where not logged)
     stages: tuple[Stage, ...]
+
+    @property
+    def has_initial(self) -> bool:
+        """Is stages[0] the starting model (see the module docstring)?"""
+        return bool(self.stages) and self.stages[0].initial
+
+    @property
+    def trained_stages(self) -> tuple[Stage, ...]:
+        """The stages that train (all but an initial one)."""
+        return self.stages[1:] if self.has_initial else self.stages
+
+    def number(self, k: int) -> int:
+        """The number shown for stage index k: 0 for the starting model, else from 1."""
+        return k if self.has_initial else k + 1
 
     def column(self, domain: str, field: str = "loss") -> np.ndarray:
         grid = self.loss if field == "loss" else self.bpb
@@ -111,9 +135,13 @@ class Timeline:
         )
 
     def start_value(self, k: int, domain: str, field: str = "loss") -> Lookup | None:
-        """L_domain(s_k): at s_k, else the nearest earlier evaluation inside stage k-1."""
+        """L_domain(s_k): at s_k, else the nearest earlier evaluation inside stage k-1
+        (its one point, for the zero-length initial stage)."""
         s = self.stages[k]
-        after = self.stages[k - 1].start if k > 0 else None
+        after = None
+        if k > 0:
+            prev = self.stages[k - 1]
+            after = prev.start if prev.end > prev.start else prev.start - 1
         return self.at_or_before(s.start, domain, after=after, field=field)
 
     def end_value(self, k: int, domain: str, field: str = "loss") -> Lookup | None:
@@ -220,6 +248,41 @@ def _build_stages(
     return tuple(stages)
 
 
+def starts_trained(config: Mapping[str, Any]) -> bool:
+    """Did the run start from a trained model (`model.init` "hf:..." or "checkpoint:...")?"""
+    model = config.get("model") if isinstance(config, Mapping) else None
+    init = model.get("init") if isinstance(model, Mapping) else None
+    return isinstance(init, str) and init.startswith(("hf:", "checkpoint:"))
+
+
+def _with_initial(
+    built: tuple[Stage, ...],
+    tokens: np.ndarray,
+    steps: np.ndarray,
+    loss: np.ndarray,
+    domains: tuple[str, ...],
+) -> tuple[Stage, ...]:
+    """Prepend stage 0, the starting model, if the first stage's start was evaluated."""
+    at = np.flatnonzero(tokens == built[0].start) if built else np.array([])
+    if at.size == 0:
+        return built
+    j = int(at[0])
+    evaluated = tuple(d for i, d in enumerate(domains) if not np.isnan(loss[j, i]))
+    start = Stage(
+        index=0,
+        name="start",
+        start=built[0].start,
+        end=built[0].start,
+        start_step=int(steps[j]),
+        end_step=int(steps[j]),
+        domains=evaluated,
+        complete=True,
+        tokens_by_domain={},
+        initial=True,
+    )
+    return (start, *(replace(s, index=s.index + 1) for s in built))
+
+
 def build_timeline(
     evals: Sequence[EvalRecord],
     stages: Sequence[StageRecord],
@@ -227,11 +290,13 @@ def build_timeline(
     *,
     last_tokens: int | None = None,
     last_step: int | None = None,
+    initial: bool | None = None,
 ) -> Timeline:
     """Group `eval` records into evaluation points and attach the run's stages.
 
     `last_tokens`/`last_step` (e.g. from the last `train` record) end an
-    unfinished stage; by default the last evaluation does.
+    unfinished stage; by default the last evaluation does. `initial` adds stage 0,
+    the starting model (by default when `starts_trained(config)`).
     """
     config = config or {}
     domains = _domain_order(evals, config)
@@ -251,6 +316,8 @@ def build_timeline(
     end_tokens = max([*positions, *([last_tokens] if last_tokens is not None else [])], default=0)
     end_step = max([int(steps.max()) if n else 0, *([last_step] if last_step is not None else [])])
     built = _build_stages(stages, config, end_tokens, end_step, positions[0] if positions else 0)
+    if starts_trained(config) if initial is None else initial:
+        built = _with_initial(built, tokens, steps, loss, domains)
     return Timeline(tokens=tokens, steps=steps, domains=domains, loss=loss, bpb=bpb, stages=built)
 
 

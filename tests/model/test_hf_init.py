@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from runhelpers import load, one_thread, records, write_config
 from transformers import AutoModelForCausalLM, LlamaConfig
 
 from rewarm.data import shards
 from rewarm.evaluation.evaluator import eval_windows
 from rewarm.train.trainer import train
+from tests.runhelpers import load, one_thread, records, write_config
 
 
 def _heldout_loss(model, cfg, domain: str) -> float:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
@@ -128,7 +128,7 @@ class StageRecord:
     event: Literal["start", "end"]
     step: int
     tokens: int
-    tokens_by_domain: dict[str, float] | None = field(default=None, metadata=OMIT_NONE)
+    tokens_by_domain: Mapping[str, float] | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +166,31 @@ class ScheduleChanged:
     """One line naming each differing stage and key."""
     old_fingerprint: str | None = None
     new_fingerprint: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Branched:
+    """This run branched from another run's checkpoint (`run.branch_from`).
+
+    Written once, when the branch is seeded, right after the parent's records up to
+    that checkpoint (copied verbatim): everything before this line is the parent's
+    history, shared with it; everything after is the branch's own. `step` and `tokens`
+    are the checkpoint's (training tokens the shared part trained)."""
+
+    kind: ClassVar[str] = "run"
+    event: Literal["branch"] = "branch"
+    step: int | None = None
+    tokens: int | None = None
+    parent: str | None = None
+    """The parent's run directory, as the branch's config named it."""
+    checkpoint: str | None = None
+    """The parent's checkpoint directory the branch started from."""
+    parent_fingerprint: str | None = None
+    """The LR plan fingerprint the parent trained with (its checkpoint's)."""
+    fingerprint: str | None = None
+    """The branch's own LR plan fingerprint."""
+    change: str | None = None
+    """One line naming each LR difference from the parent's plan (None: the same)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,7 +241,7 @@ class RunEvent:
     tokens: int | None = None
 
 
-RunRecord = RunStart | ScheduleChanged | NonFinite | RunEnd | RunEvent
+RunRecord = RunStart | ScheduleChanged | Branched | NonFinite | RunEnd | RunEvent
 Record = TrainRecord | EvalRecord | StageRecord | TaskRecord | RunRecord
 
 KINDS = ("train", "eval", "stage", "task", "run")
@@ -382,7 +407,7 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
     if event == "start" or event == "resume":
         versions, config = rec.get("versions"), rec.get("config")
         return RunStart(
-            event=event,
+            event="start" if event == "start" else "resume",
             step=step,
             tokens=tokens,
             versions=(
@@ -408,6 +433,16 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
             old_fingerprint=_opt_str(rec, "old_fingerprint"),
             new_fingerprint=_opt_str(rec, "new_fingerprint"),
         )
+    if event == "branch":
+        return Branched(
+            step=step,
+            tokens=tokens,
+            parent=_opt_str(rec, "parent"),
+            checkpoint=_opt_str(rec, "checkpoint"),
+            parent_fingerprint=_opt_str(rec, "parent_fingerprint"),
+            fingerprint=_opt_str(rec, "fingerprint"),
+            change=_opt_str(rec, "change"),
+        )
     if event == "nonfinite":
         action = rec.get("action")
         return NonFinite(
@@ -431,7 +466,13 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
     return RunEvent(event=event, step=step, tokens=tokens)
 
 
-_DECODERS = {"train": _train, "eval": _eval, "stage": _stage, "task": _task, "run": _run}
+_DECODERS: dict[str, Callable[[Mapping[str, Any], str], Record]] = {
+    "train": _train,
+    "eval": _eval,
+    "stage": _stage,
+    "task": _task,
+    "run": _run,
+}
 
 
 def decode(rec: object, where: str, kinds: frozenset[str] | None = None) -> Record | None:

@@ -1,6 +1,6 @@
 """Continual-evaluation metrics of task results (the `task` records of a run).
 
-The loss metrics of `rewarm.evaluation.metrics` carried over to task metrics
+The loss metrics of `rewarm.continual.metrics` carried over to task metrics
 (docs/metrics.md, "Task metrics"). A column is one (task, metric) pair; most task
 metrics are better when higher (accuracy), so every formula works on the
 "goodness" g = s * value with s = +1 when higher is better (the record's
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rewarm.evaluation.timeline import Stage
+from rewarm.continual.timeline import Stage
 from rewarm.runlog import TaskRecord
 
 EPS = 0.01

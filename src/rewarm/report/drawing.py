@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rewarm import plotting
-from rewarm.evaluation.compare import new_compute
+from rewarm.continual.compare import new_compute
 from rewarm.report.summary import RunSummary, Study
 from rewarm.report.tables import final_mean
 
@@ -62,7 +62,7 @@ def _shade_stages(ax: Axes, run: RunSummary, label: bool = True) -> None:
             ax.text(
                 (s.start + s.end) / 2,
                 1.0,
-                f"{k + 1}. {s.name}",
+                f"{run.timeline.number(k)}. {s.name}",
                 transform=ax.get_xaxis_transform(),
                 ha="center",
                 va="bottom",
@@ -173,7 +173,7 @@ def gap_figure(run: RunSummary, colors: dict[str, str]) -> Figure | None:
                 )
         ax.set_xlim(lo, hi)
         ax.margins(y=0.15)
-        ax.set_title(f"into stage {k + 1}: {s.name}", loc="left")
+        ax.set_title(f"into stage {tl.number(k)}: {s.name}", loc="left")
         ax.set_xlabel("training tokens")
         ax.xaxis.set_major_formatter(_kilo)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8.5)
@@ -208,7 +208,7 @@ def matrix_figure(run: RunSummary) -> Figure:
                 i, k, text, ha="center", va="center", fontsize=9, color="white" if dark else "black"
             )
     ax.set_xticks(range(d_n), r.domains)
-    ax.set_yticks(range(k_n), [f"{k + 1}. {n}" for k, n in enumerate(r.stages)])
+    ax.set_yticks(range(k_n), [f"{run.timeline.number(k)}. {n}" for k, n in enumerate(r.stages)])
     ax.set_xlabel("evaluated domain")
     ax.set_ylabel("end of stage")
     ax.set_title(f"{run.name}: loss matrix R[k][i]", loc="left")
@@ -224,7 +224,7 @@ def compute_figure(st: Study) -> Figure:
     use_flops = all(r.compute.flops_per_token for r in st.runs)
     for i, (run, view) in enumerate(zip(st.runs, views, strict=True)):
         since, shared = new_compute(view, views)
-        scale = run.compute.flops_per_token if use_flops else 1.0
+        scale = (run.compute.flops_per_token or 1.0) if use_flops else 1.0
         y = final_mean(run)
         if y is None:
             continue

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from rewarm.continual import compare as cmp
+from rewarm.continual.metrics import compute
+from rewarm.continual.timeline import build_timeline
 from rewarm.errors import UserError
-from rewarm.evaluation import compare as cmp
-from rewarm.evaluation.metrics import compute
-from rewarm.evaluation.timeline import build_timeline
 from rewarm.runlog import EvalRecord, StageRecord
 
 
@@ -113,3 +113,25 @@ def test_branch_from_checkpoint_counts_the_shared_stage_once(tmp_path):
     c = cmp.compare(lost, full, [lost, full])
     assert c.shared_tokens is None and c.total_ratio is None
     assert c.token_ratio == pytest.approx(50 / 700)
+
+
+def test_branch_counts_the_parent_part_once():
+    """A branch's log carries its parent's stage 1: only the tokens after it are new."""
+    cont, full = runs()
+    branch = view("branch", [(400, {"a": 1}), (300, {"b": 1})], {"a": 2.2, "b": 2.4})
+    branch = cmp.RunView(**{**branch.__dict__, "branch_tokens": 400})
+    assert cmp.new_compute(branch, [cont, branch, full]) == (300, 400)
+    c = cmp.compare(branch, full, [cont, branch, full])
+    assert c.token_ratio == pytest.approx(0.3) and c.total_ratio == pytest.approx(0.7)
+    # a branch inside stage 1 (an any-time cooldown): shared = the tokens up to it
+    mid = cmp.RunView(**{**branch.__dict__, "branch_tokens": 250})
+    assert cmp.new_compute(mid, [mid]) == (450, 250)
+
+
+def test_runs_from_a_trained_model_keep_their_stage_count():
+    """The starting model's stage 0 is no stage for the baseline or compute rules."""
+    hf = view("joint", [(1000, {"a": 0.5, "b": 0.5})], {"a": 2.0, "b": 2.6}, init="hf:/m")
+    cont = view("cont", [(400, {"a": 1}), (100, {"b": 1})], {"a": 2.1, "b": 2.5}, init="hf:/m")
+    assert hf.timeline.has_initial and len(hf.timeline.trained_stages) == 1
+    assert cmp.detect_baseline([cont, hf]) == 1
+    assert cmp.new_compute(cont, [cont, hf]) == (100, 400)

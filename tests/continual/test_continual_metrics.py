@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rewarm.evaluation import metrics as m
-from rewarm.evaluation.timeline import build_timeline
+from rewarm.continual import metrics as m
+from rewarm.continual.timeline import build_timeline
 from rewarm.runlog import EvalRecord, StageRecord
 
 

@@ -8,15 +8,22 @@ ratio: tokens (and FLOPs) the continual run spent since the shared checkpoint
 over the tokens (FLOPs) of re-training from scratch on all the data.
 
 "Since the shared checkpoint":
+- a branch (`run.branch_from`, its log has a `run` "branch" record): its log holds
+  its parent's records up to the checkpoint; the tokens after the branch point are
+  new, the tokens up to it are shared (plus, if the parent itself started from a
+  `checkpoint:` init, that checkpoint's tokens);
 - a run whose config has `model.init = "checkpoint:PATH"` branched from a
   checkpoint; everything it trained is new compute, and the checkpoint's own
   tokens (the shared stage 1) are counted once, in `shared_tokens`: the tokens
-  the checkpoint says it was trained on (`rewarm.checkpoint.trained_tokens`)
+  the checkpoint says it was trained on (`rewarm.checkpoint_state.trained_tokens`)
   while the checkpoint is still there, else the tokens its parent run logged at
   the checkpoint's step when the parent is among the runs compared;
 - any other run with several stages: its first stage plays the shared
   checkpoint, so the new compute is the tokens of stages 2..K;
 - a one-stage run: all of it.
+
+Stages here are the ones that train: the starting model's stage 0 of a run from a
+trained model (`Timeline.has_initial`) has no tokens and is not counted as a stage.
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewarm import checkpoint_state
+from rewarm.continual.metrics import Compute, loss_matrix
+from rewarm.continual.timeline import Timeline
 from rewarm.errors import UserError
-from rewarm.evaluation.metrics import Compute, loss_matrix
-from rewarm.evaluation.timeline import Timeline
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +50,8 @@ class RunView:
     config: dict[str, Any]
     step_tokens: dict[int, int]
     """Training tokens at each logged step (to place a parent's checkpoint)."""
+    branch_tokens: int | None = None
+    """For a branch: training tokens at its parent's checkpoint (the shared part)."""
 
     @property
     def init(self) -> str:
@@ -77,7 +87,7 @@ def final_losses(tl: Timeline, field: str = "loss") -> dict[str, float]:
 
 
 def _trained(view: RunView) -> set[str]:
-    return {d for s in view.timeline.stages for d in s.domains}
+    return {d for s in view.timeline.trained_stages for d in s.domains}
 
 
 def detect_baseline(views: list[RunView], explicit: str | None = None) -> int | None:
@@ -106,7 +116,7 @@ def detect_baseline(views: list[RunView], explicit: str | None = None) -> int | 
     found = []
     for i, v in enumerate(views):
         others = set().union(*(_trained(o) for j, o in enumerate(views) if j != i))
-        if len(v.timeline.stages) == 1 and others and others <= _trained(v):
+        if len(v.timeline.trained_stages) == 1 and others and others <= _trained(v):
             found.append(i)
     if len(found) > 1:
         names = ", ".join(views[i].name for i in found)
@@ -118,17 +128,13 @@ def detect_baseline(views: list[RunView], explicit: str | None = None) -> int | 
 
 def _checkpoint_tokens(path_text: str, views: list[RunView]) -> int | None:
     """Training tokens of the checkpoint at `path_text`; None if unknown."""
-    # Imported here: `rewarm.checkpoint` loads torch, which only runs started from a
-    # checkpoint need; the rest of the comparison (and `rewarm report`) stays without.
-    from rewarm import checkpoint
-
     ckpt = Path(path_text)
-    if (ckpt / checkpoint.STATE).is_file():
+    if (ckpt / checkpoint_state.STATE).is_file():
         try:
-            return checkpoint.trained_tokens(ckpt)
+            return checkpoint_state.trained_tokens(ckpt)
         except UserError:  # malformed: the parent's log may still know
             pass
-    step, resolved = checkpoint.step_of(ckpt), ckpt.resolve()
+    step, resolved = checkpoint_state.step_of(ckpt), ckpt.resolve()
     for v in views:
         root = v.path.resolve()
         if step is not None and root in resolved.parents and step in v.step_tokens:
@@ -139,8 +145,16 @@ def _checkpoint_tokens(path_text: str, views: list[RunView]) -> int | None:
 def new_compute(view: RunView, views: list[RunView]) -> tuple[int, int | None]:
     """(tokens since the shared checkpoint, tokens of the shared checkpoint)."""
     by_stage = view.compute.tokens_by_stage
+    if view.timeline.has_initial:
+        by_stage = by_stage[1:]
+    init_tokens: int | None = 0
     if view.init.startswith("checkpoint:"):
-        return view.compute.tokens, _checkpoint_tokens(view.init.split(":", 1)[1], views)
+        init_tokens = _checkpoint_tokens(view.init.split(":", 1)[1], views)
+    if view.branch_tokens is not None:
+        shared = None if init_tokens is None else init_tokens + view.branch_tokens
+        return view.compute.tokens - view.branch_tokens, shared
+    if view.init.startswith("checkpoint:"):
+        return view.compute.tokens, init_tokens
     if len(by_stage) >= 2:
         return int(sum(by_stage[1:])), int(by_stage[0])
     return view.compute.tokens, 0

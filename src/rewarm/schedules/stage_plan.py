@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rewarm.errors import UserError
 from rewarm.schedules.fingerprint import fingerprint as plan_fingerprint
 from rewarm.schedules.kinds import resolve_spec
-from rewarm.schedules.schedule import Schedule
+from rewarm.schedules.lr_schedule import Schedule
 
 if TYPE_CHECKING:
     from rewarm.config import Config
@@ -116,7 +117,7 @@ class StagePlan:
         i, offset = self.stage_at(position)
         return float(self.stages[i].peak_lr) * self.schedules[i](offset)
 
-    def multipliers(self, positions: Any) -> np.ndarray:
+    def multipliers(self, positions: npt.ArrayLike) -> np.ndarray:
         """`multiplier` for an array of positions (vectorised, same values)."""
         pos = np.clip(np.asarray(positions, dtype=np.float64), 0.0, self.total)
         idx = np.searchsorted(self._inner, pos, side="right")
@@ -127,7 +128,7 @@ class StagePlan:
                 out[mask] = sched.values(pos[mask] - self.boundaries[i])
         return out
 
-    def lrs(self, positions: Any) -> np.ndarray:
+    def lrs(self, positions: npt.ArrayLike) -> np.ndarray:
         """`lr` for an array of positions (vectorised, same values)."""
         pos = np.clip(np.asarray(positions, dtype=np.float64), 0.0, self.total)
         idx = np.searchsorted(self._inner, pos, side="right")
