@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from taskhelpers import LIMIT, RECALL, RECALL_ITEMS, STAGE_TOKENS, TASK_EVERY
 
 from rewarm import checkpoint
 from rewarm.cli import main
 from rewarm.runlog import RunEnd, read_run
+from tests.tasks.taskhelpers import LIMIT, RECALL, RECALL_ITEMS, STAGE_TOKENS, TASK_EVERY
 
 pytest.importorskip("lm_eval", reason="needs the tasks extra: pip install 'rewarm[tasks]'")
 

@@ -11,12 +11,12 @@ import subprocess
 import sys
 
 import pytest
-from taskhelpers import write_config
 
 from rewarm import checkpoint
 from rewarm.cli import main
 from rewarm.runconfig import load
 from rewarm.runlog import read_run
+from tests.tasks.taskhelpers import write_config
 
 pytest.importorskip("lm_eval", reason="needs the tasks extra: pip install 'rewarm[tasks]'")
 

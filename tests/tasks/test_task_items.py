@@ -8,7 +8,6 @@ import re
 
 import numpy as np
 import pytest
-from taskhelpers import API, OBJECTS, write_config
 
 from rewarm.data import prepare, tokenizer
 from rewarm.data.hashing import derive
@@ -16,6 +15,7 @@ from rewarm.errors import UserError
 from rewarm.runconfig import load
 from rewarm.tasks import heldout_tasks, items
 from rewarm.tasks.spec import Builtin
+from tests.tasks.taskhelpers import API, OBJECTS, write_config
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from taskhelpers import write_config
 
 from rewarm.config import TaskSection
 from rewarm.errors import UserError
 from rewarm.runconfig import load
 from rewarm.tasks.spec import Builtin, parse_builtin, task_domain
+from tests.tasks.taskhelpers import write_config
 
 
 def test_builtin_names():

@@ -28,6 +28,7 @@ from rewarm.continual import task_metrics
 from rewarm.continual.timeline import timeline_of
 from rewarm.demo.settings import DemoSettings
 from rewarm.runlog import read_run
+from rewarm.tasks.spec import parse_builtin
 
 LIMIT = 100
 """Items per task and evaluation."""
@@ -51,9 +52,10 @@ def with_tasks(raw: dict[str, Any], settings: DemoSettings) -> dict[str, Any]:
 
 
 def _label(task: str) -> str:
-    """`rewarm:names:docs` -> the harness name `rewarm_docs_names`."""
-    _, kind, domain = task.split(":")
-    return f"rewarm_{domain}_{kind.replace('-', '_')}"
+    """`rewarm:names:docs` -> the harness task name `rewarm_docs_names`."""
+    builtin = parse_builtin(task, "demo tasks")
+    assert builtin is not None
+    return builtin.name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,13 +67,10 @@ class TaskRow:
     """Old-domain task -> forgetting after the last stage (None: one-stage baseline)."""
 
 
-def _tasks_of(old: str, new: str, rows: list[TaskRow] | None = None) -> tuple[str, ...]:
-    """The demo's tasks (the `names` task only where the runs have it)."""
-    tasks = task_names(old, new)
-    if rows is None:
-        return tasks
+def _tasks_of(old: str, new: str, rows: list[TaskRow]) -> tuple[str, ...]:
+    """The demo's tasks that the rows have (no `names` task on the user's corpora)."""
     logged = {n for r in rows for n in r.final}
-    return tuple(t for t in tasks if _label(t) in logged)
+    return tuple(t for t in task_names(old, new) if _label(t) in logged)
 
 
 def task_results(

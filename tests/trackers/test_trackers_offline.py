@@ -7,12 +7,12 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from trackerfiles import mlflow_metric, mlflow_run, wandb_history
 
 from rewarm import extras
 from rewarm.cli import main
 from rewarm.runlog import read_run
 from rewarm.trackers.scalars import scalars
+from tests.trackers.trackerfiles import mlflow_metric, mlflow_run, wandb_history
 
 
 def _expected(cfg):
@@ -76,7 +76,7 @@ def test_mlflow_file_store_has_every_record(task_run):
 def test_missing_package_exits_2_with_the_install_command(
     tmp_path, monkeypatch, capsys, module, sets, hint
 ):
-    from taskhelpers import write_config
+    from tests.tasks.taskhelpers import write_config
 
     real = importlib.util.find_spec
     monkeypatch.setattr(extras, "available", lambda name: name != module)
