@@ -73,17 +73,25 @@ def main() -> None:
     from rewarm.config import TaskSection
     from rewarm.data import prepare, tokenizer
     from rewarm.demo import tasks as demo_tasks
-    from rewarm.demo.arms import DEFAULT, QUICK, arm_config
+    from rewarm.demo.arms import Layout, arm_config
+    from rewarm.demo.settings import load_settings
     from rewarm.model.hf import build_model
     from rewarm.runconfig import from_dict
     from rewarm.tasks import harness
     from rewarm.tasks.spec import KINDS, parse_builtin
 
-    size = QUICK if a.quick else DEFAULT
-    cfg = from_dict(demo_tasks.with_tasks(arm_config("naive", a.work, 0, size), size))
+    settings = load_settings(quick=a.quick)
+    size = settings.size
+    where = Layout(runs=a.work, data=f"{a.work}/data")
+    raw = arm_config("naive", where, 0, size, old=settings.old, new=settings.new)
+    cfg = from_dict(demo_tasks.with_tasks(raw, settings))
     domains = prepare.prepare(cfg, progress=False)
     tok = tokenizer.load_tokenizer(cfg)
-    every = [f"rewarm:{kind}:{domain}" for domain in ("docs", "code") for kind in KINDS]
+    every = [
+        f"rewarm:{kind}:{domain}"
+        for domain in (settings.old.name, settings.new.name)
+        for kind in KINDS
+    ]
     entries = [TaskSection(task=t, limit=UNTRAINED_ITEMS) for t in every]
     tasks = harness.resolve(entries, "tasks", cfg=cfg, domains=domains, tok=tok)
     rows = []
@@ -115,7 +123,8 @@ def main() -> None:
         row["untrained_items"] = min(row["items"], UNTRAINED_ITEMS)
 
     # What one evaluation point of `rewarm demo --tasks` costs.
-    demo = [TaskSection(task=t, limit=demo_tasks.LIMIT) for t in demo_tasks.TASKS]
+    names = demo_tasks.task_names(settings.old.name, settings.new.name)
+    demo = [TaskSection(task=t, limit=demo_tasks.LIMIT) for t in names]
     evaluator = harness.TaskEvaluator(
         harness.resolve(demo, "demo tasks", cfg=cfg, domains=domains, tok=tok),
         hf_tok,
@@ -147,8 +156,9 @@ def main() -> None:
             f"{r['shortest']:>8.3f} {r['overlap']:>8.3f} {r['untrained_model']:>9.3f}"
         )
     print(
-        f"one evaluation of the four tasks ({demo_tasks.LIMIT} items each at most): "
-        f"{cost['wall_s']:.1f} s wall, {cost['cpu_s']:.1f} s CPU, "
+        f"one evaluation of the demo's {len(demo)} tasks ({demo_tasks.LIMIT} items each at "
+        f"most): {cost['wall_s']:.1f} s wall, {cost['cpu_s']:.1f} s CPU = the CPU of "
+        f"{cost['evaluation_in_train_steps']:.0f} training steps, "
         f"{torch.get_num_threads()} threads"
     )
     payload = {

@@ -5,9 +5,9 @@ split, at every stage start and end: which attribute follows `obj.` (`names`) an
 which line comes next (`next-line`) in the old domain (docs), and which line comes
 next in the new one (code). On the user's corpora (`--old`/`--new`), where prose may
 hold no dotted names, the two `next-line` tasks only. `LIMIT` items each: one evaluation scores 1,200
-sequences, about as much compute as 100 training steps of the default demo, so the
-tasks are evaluated at stage boundaries only (the held-out loss keeps the curve
-between them) and `--tasks` about doubles the demo's time. The held-out split is
+sequences, about as much CPU as 80 training steps of the default demo
+(benchmarks/task_baselines.py), so the tasks are evaluated at stage boundaries only
+(the held-out loss keeps the curve between them). The held-out split is
 four times the demo's usual size (`HELDOUT_FACTOR`), since the docs prose holds few
 dotted names; the loss numbers of a `--tasks` demo therefore differ slightly from a
 plain one.
