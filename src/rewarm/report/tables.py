@@ -91,6 +91,9 @@ def overview(st: Study) -> Table:
         notes=[
             "Losses in nats per token on held-out data; bpb = bits per byte. Lower is better.",
             "BWT < 0 and forgetting > 0 mean old domains got worse (docs/metrics.md).",
+            "WC-loss: De Lange et al. 2023's definition, the mean over every domain trained "
+            "so far of its current loss (current stage) or worst case since its stage "
+            "ended (old domains); docs/metrics.md also gives the stage-weighted variant.",
         ],
     )
 

@@ -69,6 +69,10 @@ class TrainRecord:
     loss: float
     """Mean next-token cross-entropy (nats) over every token of the global batch."""
     grad_norm: float | None = None
+    """Global L2 norm of the gradient before clipping."""
+    grad_norm_l1: float | None = field(default=None, metadata=OMIT_NONE)
+    """Global L1 norm (sum of |g|) before clipping: the refined schedule's input for
+    Adam-type optimizers (Defazio et al. 2023)."""
     tokens_per_s: float | None = None
     """Tokens over the seconds spent drawing batches and stepping since the last record."""
     mfu: float | None = None
@@ -340,6 +344,7 @@ def _train(rec: Mapping[str, Any], where: str) -> TrainRecord:
         lr=_number(rec, "lr", where),
         loss=_number(rec, "loss", where),
         grad_norm=_opt_number(rec, "grad_norm", where),
+        grad_norm_l1=_opt_number(rec, "grad_norm_l1", where),
         tokens_per_s=_opt_number(rec, "tokens_per_s", where),
         mfu=_opt_number(rec, "mfu", where),
         seconds=_seconds(rec, "seconds", where),

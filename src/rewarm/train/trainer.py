@@ -177,6 +177,7 @@ def log_train(s: Session, result: StepResult, lr: float, tokens_per_s: float) ->
         lr=lr,
         loss=result.loss,
         grad_norm=result.grad_norm,
+        grad_norm_l1=result.grad_norm_l1,
         tokens_per_s=tokens_per_s,
         mfu=s.stats.flops_per_token * tokens_per_s / s.peak_flops,
         seconds=s.clock.interval(),
