@@ -268,7 +268,7 @@ def test_null_log_writes_nothing_and_follows_truncate(tmp_path):
 
 
 def test_tensorboard_sink_mirrors_train_and_eval_scalars_by_tokens():
-    from rewarm.train.tensorboard import TensorBoardSink
+    from rewarm.trackers.tensorboard_sink import TensorBoardSink
 
     class Fake:
         def __init__(self) -> None:

@@ -32,6 +32,8 @@ Precision = Literal["auto", "fp32", "bf16-mixed"]
 ActivationCheckpointing = Literal["none", "full", "selective"]
 CheckpointFormat = Literal["auto", "full", "sharded"]
 OptimizerState = Literal["keep", "reset"]
+SinkName = Literal["tensorboard", "wandb", "mlflow"]
+WandbMode = Literal["offline", "online"]
 
 NOT_A_KEY = {"toml": False}
 """Field metadata of a field that is not read from or written to TOML (`Config.source`)."""
@@ -155,11 +157,26 @@ class TrainSection:
     log_every_steps: int = 1
     """Write a `train` record every N optimizer steps."""
     tensorboard: bool = False
-    """Also write TensorBoard event files (needs the `tensorboard` package)."""
+    """Also write TensorBoard event files (the same as "tensorboard" in `log.sinks`)."""
     document_mask: bool = False
     """In a packed window, a token attends only to earlier tokens of its own document
     and positions restart at each document (Megatron's reset_attention_mask and
     reset_position_ids); documents end at the eos token. Evaluation does the same."""
+
+
+@dataclass(kw_only=True)
+class TaskSection:
+    task: str
+    """A task for lm-evaluation-harness: "rewarm:KIND:DOMAIN" (a built-in task made from
+    a declared domain's held-out split: KIND "names" or "next-line"), a task or group
+    name the harness knows, or a path to a task YAML file (docs/tasks.md)."""
+    num_fewshot: int = 0
+    """Examples placed before each item (drawn by the harness from the task's data)."""
+    limit: int = 0
+    """Evaluate the first N items only (0 = all)."""
+    domain: str = ""
+    """The declared domain whose knowledge the task measures (how the continual metrics
+    treat it); "" = knowledge from before the run. Built-in tasks set their own."""
 
 
 @dataclass(kw_only=True)
@@ -171,6 +188,13 @@ class EvalSection:
     eval section's own message (`must be "auto" or an integer >= 0`)."""
     tokens_per_domain: int = 16384
     """Fixed held-out token sample per domain."""
+    tasks: list[TaskSection] = field(default_factory=list)
+    """Tasks evaluated through lm-evaluation-harness (the `tasks` extra) at every stage
+    start and end, and every `tasks_every_tokens`."""
+    tasks_every_tokens: int = 0
+    """Also evaluate the tasks every N training tokens (0 = stage boundaries only)."""
+    task_batch_size: int = 16
+    """Sequences per forward pass in task evaluation."""
 
 
 @dataclass(kw_only=True)
@@ -183,6 +207,24 @@ class CheckpointSection:
     """"full" (one process writes the whole state), "sharded" (every process writes its
     own shards with torch.distributed.checkpoint) or "auto" (sharded under torchrun with
     train.fsdp, else full). Either format resumes under any number of processes."""
+
+
+@dataclass(kw_only=True)
+class LogSection:
+    sinks: list[SinkName] = field(default_factory=list)
+    """Trackers that mirror every record of metrics.jsonl: "tensorboard", "wandb",
+    "mlflow" (each an optional extra)."""
+    project: str = "rewarm"
+    """Weights & Biases project; MLflow experiment name."""
+    group: str = ""
+    """Run group, so the arms of one experiment sit together (W&B group, MLflow tag
+    `group`); "" = the name of `run.out_dir`."""
+    dir: str = ""
+    """Where the W&B and MLflow sinks write their local files; "" = `run.out_dir`."""
+    wandb_mode: WandbMode = "offline"
+    """"offline" (local files only; `wandb sync` uploads them later) or "online"."""
+    mlflow_uri: str = ""
+    """MLflow tracking URI; "" = the local file store `file:<dir>/mlruns`."""
 
 
 @dataclass(kw_only=True)
@@ -214,6 +256,7 @@ class Config:
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    log: LogSection = field(default_factory=LogSection)
     stages: list[StageSection] = field(default_factory=list)
     source: str = field(default="<config>", compare=False, metadata=NOT_A_KEY)
     """The file this config came from (for error messages); not a TOML key."""

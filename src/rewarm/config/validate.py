@@ -24,6 +24,7 @@ def validate(cfg: Config) -> None:
         check_train,
         check_eval,
         check_checkpoint,
+        check_log,
         check_stages,
     ):
         check(cfg)
@@ -170,11 +171,37 @@ def check_eval(cfg: Config) -> None:
         "eval.tokens_per_domain",
         f"must be >= train.seq_len ({seq_len})",
     )
+    check_tasks(cfg)
+
+
+def check_tasks(cfg: Config) -> None:
+    """`eval.tasks` entries (what `task` names is checked by `rewarm.tasks.spec`)."""
+    e = cfg.eval
+    _require(e.tasks_every_tokens >= 0, cfg, "eval.tasks_every_tokens", "must be >= 0")
+    _require(e.task_batch_size >= 1, cfg, "eval.task_batch_size", "must be >= 1")
+    for i, t in enumerate(e.tasks):
+        key = f"eval.tasks[{i}]"
+        _require(bool(t.task.strip()), cfg, f"{key}.task", "must be a non-empty string")
+        _require(t.num_fewshot >= 0, cfg, f"{key}.num_fewshot", "must be >= 0")
+        _require(t.limit >= 0, cfg, f"{key}.limit", "must be >= 0")
+        _require(
+            not t.domain or t.domain in cfg.domains,
+            cfg,
+            f"{key}.domain",
+            f"names an undeclared domain (declared: {', '.join(cfg.domains)})",
+        )
 
 
 def check_checkpoint(cfg: Config) -> None:
     _require(cfg.checkpoint.every_tokens >= 0, cfg, "checkpoint.every_tokens", "must be >= 0")
     _require(cfg.checkpoint.keep >= 1, cfg, "checkpoint.keep", "must be >= 1")
+
+
+def check_log(cfg: Config) -> None:
+    sinks = cfg.log.sinks
+    dup = next((x for i, x in enumerate(sinks) if x in sinks[:i]), None)
+    _require(dup is None, cfg, "log.sinks", f"names {dup!r} twice")
+    _require(bool(cfg.log.project.strip()), cfg, "log.project", "must be a non-empty name")
 
 
 def check_stages(cfg: Config) -> None:

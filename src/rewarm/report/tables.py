@@ -299,22 +299,6 @@ def comparison_table(st: Study) -> Table | None:
     )
 
 
-def all_tables(st: Study) -> list[Table]:
-    out = [overview(st)]
-    comp = comparison_table(st)
-    if comp is not None:
-        out.append(comp)
-    for r in st.runs:
-        out += [matrix_table(r), domain_table(r)]
-        if r.gaps:
-            out.append(gap_table(r))
-        out.append(compute_table(r))
-        rep = repetition_table(r)
-        if rep is not None:
-            out.append(rep)
-    return out
-
-
 def to_markdown(t: Table) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|")

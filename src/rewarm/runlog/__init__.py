@@ -1,7 +1,7 @@
 """The run log, `RUN/metrics.jsonl`: the one owner of that file's format.
 
 `records` defines a frozen record class per kind (`TrainRecord`, `EvalRecord`,
-`StageRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `Branched`,
+`StageRecord`, `TaskRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `Branched`,
 `WorldSizeChanged`, `NonFinite`, `RunEnd`) and how each becomes one JSON line and back;
 `writer` appends records
 (the trainer's `RunLogWriter`, `NullLog` on other ranks, `Sink`s such as the
@@ -26,6 +26,7 @@ from rewarm.runlog.records import (
     RunStart,
     ScheduleChanged,
     StageRecord,
+    TaskRecord,
     TrainRecord,
     WorldSizeChanged,
     decode,
@@ -51,6 +52,7 @@ __all__ = [
     "ScheduleChanged",
     "Sink",
     "StageRecord",
+    "TaskRecord",
     "TrainRecord",
     "WorldSizeChanged",
     "count_lines",

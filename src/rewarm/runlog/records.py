@@ -8,7 +8,7 @@ float field is written as the string "nan", "inf" or "-inf" (JSON has neither);
 
 Reading is strict about what the analyses need and lenient about the rest:
 
-- `train`, `eval` and `stage` records must carry their numbers (a missing `tokens`
+- `train`, `eval`, `stage` and `task` records must carry their numbers (a missing `tokens`
   or a non-numeric `loss` raises `UserError` naming the record's place);
 - every field of a `run` record except `event` may be missing (older trainers wrote
   fewer), and a `run` event this version does not know is kept as a `RunEvent`;
@@ -92,6 +92,34 @@ class EvalRecord:
     domain: str
     loss: float
     bits_per_byte: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskRecord:
+    """One metric of one task (lm-evaluation-harness) at one training position.
+
+    Written at stage starts and ends, and every `eval.tasks_every_tokens` if asked
+    (docs/tasks.md); like `eval` records, a boundary's results are written twice,
+    labelled with the stage that ends and with the stage that starts."""
+
+    kind: ClassVar[str] = "task"
+    step: int
+    tokens: int
+    stage: int | str | None
+    task: str
+    """The harness's task (or group) name, e.g. "rewarm_docs_names" or "hellaswag"."""
+    metric: str
+    """The harness's metric name ("acc", "acc_norm", ...), with ",FILTER" when its
+    filter is not "none"."""
+    value: float
+    stderr: float | None = None
+    """Standard error the harness reports for `value` (None where it gives none)."""
+    higher_is_better: bool | None = field(default=None, metadata=OMIT_NONE)
+    samples: int | None = field(default=None, metadata=OMIT_NONE)
+    """Items the value averages over (after `limit`)."""
+    domain: str | None = field(default=None, metadata=OMIT_NONE)
+    """The declared domain whose knowledge the task measures; None: knowledge from
+    before the run (how the continual metrics treat it, docs/metrics.md)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,6 +249,9 @@ class RunEnd:
     """Evaluations this process ran (a stage boundary's is run once, written twice)."""
     checkpoints: int | None = field(default=None, metadata=OMIT_NONE)
     """Checkpoints this process wrote."""
+    task_evaluations: int | None = field(default=None, metadata=OMIT_NONE)
+    """Task evaluations this process ran (only when `eval.tasks` is set; their seconds
+    are part of `seconds.eval`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,9 +265,9 @@ class RunEvent:
 
 
 RunRecord = RunStart | ScheduleChanged | Branched | WorldSizeChanged | NonFinite | RunEnd | RunEvent
-Record = TrainRecord | EvalRecord | StageRecord | RunRecord
+Record = TrainRecord | EvalRecord | StageRecord | TaskRecord | RunRecord
 
-KINDS = ("train", "eval", "stage", "run")
+KINDS = ("train", "eval", "stage", "task", "run")
 
 
 # -- writing -------------------------------------------------------------------------
@@ -353,6 +384,28 @@ def _eval(rec: Mapping[str, Any], where: str) -> EvalRecord:
     )
 
 
+def _task(rec: Mapping[str, Any], where: str) -> TaskRecord:
+    names = {}
+    for key in ("task", "metric"):
+        value = rec.get(key)
+        if not isinstance(value, str) or not value:
+            raise UserError(f"{where}: task record needs a string {key!r}, got {value!r}")
+        names[key] = value
+    better = rec.get("higher_is_better")
+    return TaskRecord(
+        step=_integer(rec, "step", where),
+        tokens=_integer(rec, "tokens", where),
+        stage=_stage_name(rec.get("stage")),
+        task=names["task"],
+        metric=names["metric"],
+        value=_number(rec, "value", where),
+        stderr=_opt_number(rec, "stderr", where),
+        higher_is_better=better if isinstance(better, bool) else None,
+        samples=_opt_integer(rec, "samples", where),
+        domain=_opt_str(rec, "domain"),
+    )
+
+
 def _stage(rec: Mapping[str, Any], where: str) -> StageRecord:
     event = rec.get("event")
     if event != "start" and event != "end":
@@ -444,6 +497,7 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
             startup_seconds=_opt_number(rec, "startup_seconds", where),
             evaluations=_opt_integer(rec, "evaluations", where),
             checkpoints=_opt_integer(rec, "checkpoints", where),
+            task_evaluations=_opt_integer(rec, "task_evaluations", where),
         )
     return RunEvent(event=event, step=step, tokens=tokens)
 
@@ -452,6 +506,7 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any], str], Record]] = {
     "train": _train,
     "eval": _eval,
     "stage": _stage,
+    "task": _task,
     "run": _run,
 }
 

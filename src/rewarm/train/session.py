@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -52,6 +52,9 @@ from rewarm.train.distributed import DistEnv
 from rewarm.train.phases import PhaseClock
 from rewarm.train.progress import Progress
 from rewarm.train.step import loss_module
+
+if TYPE_CHECKING:
+    from rewarm.tasks.harness import TaskEvaluator, TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +128,12 @@ class Session:
     """Seconds per phase of the loop (the loop starts a fresh one)."""
     startup_seconds: float = 0.0
     """Wall seconds `open_session` took (data, model, optimizer, restored state)."""
+    tasks: TaskEvaluator | None = None
+    """lm-evaluation-harness tasks (`eval.tasks`), None when there are none."""
+    last_tasks: tuple[int, list[TaskResult]] | None = None
+    """(step, results) of the latest task evaluation, reused like `last_eval`."""
+    task_evaluations: int = 0
+    """Task evaluations this process ran (their time is in the `eval` phase)."""
 
     @property
     def ckpt_root(self) -> Path:
@@ -253,6 +262,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         inference_mode=not (t.fsdp and env.distributed),
         precision=prec,
     )
+    tasks = _task_evaluator(cfg, env, domains, tok)
     stage_tokens = [st.tokens for st in cfg.stages]
     state = LoopState()
     if ckpt is not None and saved is not None:
@@ -263,7 +273,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         _write_resolved(cfg)
         _save_tokenizer(tok, cfg.run_dir / "tokenizer")
-        log = RunLogWriter(cfg.run_dir / METRICS_FILE, _sinks(cfg))
+        log = RunLogWriter(cfg.run_dir / METRICS_FILE, _sinks(cfg, resume=saved is not None))
     log.truncate(state.metrics_lines)
     session = Session(
         cfg=cfg,
@@ -287,6 +297,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         model_config_json=model_config_json,
         tokenizer_dir=cfg.run_dir / "tokenizer",
         checkpoint_format=checkpoint_format(cfg, env.world_size),
+        tasks=tasks,
     )
     _run_record(session, saved)
     if ckpt is not None and saved is not None:
@@ -322,13 +333,34 @@ def _restore_tensors(
             distributed.load_optimizer_state(model, optimizer, opt_state, fsdp)
 
 
-def _sinks(cfg: Config) -> list[Sink]:
-    """Where records go besides metrics.jsonl (`train.tensorboard`)."""
-    if not cfg.train.tensorboard:
-        return []
-    from rewarm.train.tensorboard import TensorBoardSink
+def _task_evaluator(
+    cfg: Config, env: DistEnv, domains: dict[str, DomainData], tok: Tokenizer
+) -> TaskEvaluator | None:
+    """The harness tasks of `eval.tasks` (built-in ones written by rank 0 first)."""
+    if not cfg.eval.tasks:
+        return None
+    from rewarm.tasks import harness
 
-    return [TensorBoardSink.open(cfg.run_dir / "tensorboard")]
+    where = f"{cfg.source}: eval.tasks"
+    if env.is_main:
+        harness.resolve(cfg.eval.tasks, where, cfg=cfg, domains=domains, tok=tok)
+    distributed.barrier(env)
+    return harness.TaskEvaluator(
+        harness.resolve(cfg.eval.tasks, where, cfg=cfg, domains=domains, tok=tok),
+        tok.to_hf(),
+        batch_size=cfg.eval.task_batch_size,
+        rank=env.rank,
+        world_size=env.world_size,
+        # A sharded (FSDP) model runs each forward on every rank together.
+        shard=not (cfg.train.fsdp and env.distributed),
+    )
+
+
+def _sinks(cfg: Config, *, resume: bool) -> list[Sink]:
+    """Where records go besides metrics.jsonl (`log.sinks`, `train.tensorboard`)."""
+    from rewarm.trackers import open_sinks
+
+    return open_sinks(cfg, resume=resume)
 
 
 def _write_resolved(cfg: Config) -> None:

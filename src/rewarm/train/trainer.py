@@ -26,10 +26,18 @@ import time
 import numpy as np
 import torch
 
-from rewarm import checkpoint, runconfig
+from rewarm import checkpoint, extras, runconfig
 from rewarm.config import Config
 from rewarm.config.derived import eval_interval, micro_batch_rows
-from rewarm.runlog import EvalRecord, NonFinite, Record, RunEnd, StageRecord, TrainRecord
+from rewarm.runlog import (
+    EvalRecord,
+    NonFinite,
+    Record,
+    RunEnd,
+    StageRecord,
+    TaskRecord,
+    TrainRecord,
+)
 from rewarm.schedules.torch_adapter import apply_lr
 from rewarm.train import branch, cpu_memory, distributed, optim, runlock
 from rewarm.train.phases import PhaseClock
@@ -53,6 +61,7 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
     start (`rewarm.train.branch`) and then resumed like any run.
     """
     runconfig.check(cfg)
+    require_extras(cfg)
     main = int(os.environ.get("RANK", "0")) == 0
     with runlock.hold(cfg.run_dir, enabled=main):
         if main:
@@ -73,6 +82,16 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
             return s.state
         finally:
             distributed.teardown(env)
+
+
+def require_extras(cfg: Config) -> None:
+    """Exit 2 with the install command before any work when an optional package the
+    config asks for is missing (`eval.tasks`, `log.sinks`)."""
+    from rewarm.trackers import require as require_trackers
+
+    if cfg.eval.tasks:
+        extras.require("lm_eval", f"{cfg.source}: eval.tasks")
+    require_trackers(cfg)
 
 
 def loop(s: Session) -> None:
@@ -107,6 +126,8 @@ def loop(s: Session) -> None:
             continue
         if _crossed(st.tokens, t.batch_tokens, eval_every):
             evaluate(s)
+        if _crossed(st.tokens, t.batch_tokens, cfg.eval.tasks_every_tokens):
+            evaluate_tasks(s)
         if _crossed(st.tokens, t.batch_tokens, cfg.checkpoint.every_tokens):
             save_checkpoint(s, stage_end=False)
     emit(
@@ -116,8 +137,9 @@ def loop(s: Session) -> None:
             tokens=st.tokens,
             seconds=clock.total(),
             startup_seconds=s.startup_seconds,
-            evaluations=clock.calls("eval"),
+            evaluations=clock.calls("eval") - s.task_evaluations,
             checkpoints=clock.calls("checkpoint"),
+            task_evaluations=s.task_evaluations if s.tasks is not None else None,
         ),
     )
 
@@ -177,6 +199,7 @@ def begin_stage(s: Session) -> None:
         ),
     )
     evaluate(s)
+    evaluate_tasks(s)
     st.stage_started = True
 
 
@@ -184,6 +207,7 @@ def end_stage(s: Session) -> None:
     """Evaluation, the `stage` end record, and a checkpoint that is always kept."""
     st, stage = s.state, s.cfg.stages[s.state.stage]
     evaluate(s)
+    evaluate_tasks(s)
     emit(
         s,
         StageRecord(
@@ -217,6 +241,35 @@ def evaluate(s: Session) -> None:
                 domain=r.domain,
                 loss=r.loss,
                 bits_per_byte=r.bits_per_byte,
+            ),
+        )
+
+
+def evaluate_tasks(s: Session) -> None:
+    """`task` records of every `eval.tasks` metric; reuses results of this very step.
+    Every rank takes part (the harness shards items, or a sharded model needs them)."""
+    if s.tasks is None:
+        return
+    st = s.state
+    if s.last_tasks is None or s.last_tasks[0] != st.step:
+        with s.clock.phase("eval"):
+            s.last_tasks = (st.step, s.tasks.evaluate(s.model))
+        s.task_evaluations += 1
+    name = s.cfg.stages[min(st.stage, len(s.cfg.stages) - 1)].name
+    for r in s.last_tasks[1]:
+        emit(
+            s,
+            TaskRecord(
+                step=st.step,
+                tokens=st.tokens,
+                stage=name,
+                task=r.task,
+                metric=r.metric,
+                value=r.value,
+                stderr=r.stderr,
+                higher_is_better=r.higher_is_better,
+                samples=r.samples,
+                domain=r.domain,
             ),
         )
 
