@@ -34,7 +34,8 @@ from rewarm import atomic
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
+# Where results (and the runs' work files) go; tests point it at a temporary directory.
+RESULTS_DIR = Path(os.environ.get("REWARM_BENCH_RESULTS", BENCH_DIR / "results"))
 
 
 # -- peaks and FLOPs (the package's own arithmetic) ----------------------------------

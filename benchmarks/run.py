@@ -8,6 +8,10 @@ with a `figures` list (items with name, value, unit, op, target, status, note, a
 `common.Figure` writes them) is gathered into the summary printed at the end and
 written to `benchmarks/results/summary.json`. `--quick` is passed through to every
 script; the quick run finishes in under 5 minutes on a 2-core CPU.
+
+`gpu.py` (the GPU check) is not run here: it needs a CUDA device (`--tiny` runs its
+steps on a CPU, as a test does). The memory saving of activation checkpointing
+comes from scaling.py, the MFU-vs-ceiling line from throughput.py.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 import common
 
 # Run order: cheap first, so a failure shows early; throughput last (the longest).
-BENCHMARKS = ("data", "laws", "overheads", "scaling", "throughput")
+BENCHMARKS = ("data", "laws", "document_mask", "prepare", "overheads", "scaling", "throughput")
 
 
 def run_one(name: str, quick: bool) -> tuple[int, float]:

@@ -63,7 +63,7 @@ class AtomicFile:
         fd = os.open(self.tmp, flags, 0o666)  # the umask applies, as for open(path, "w")
         self.file: IO[bytes] = os.fdopen(fd, "wb")
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         return self.file.write(data)
 
     def commit(self) -> Path:
@@ -157,11 +157,26 @@ def directory(path: str | Path) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
-def remove_stale(parent: str | Path) -> None:
-    """Delete the temporary files and directories other processes left in `parent`."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale(parent: str | Path, *, only_dead: bool = False) -> None:
+    """Delete the temporary files and directories other processes left in `parent`;
+    with `only_dead`, only those of processes that no longer run (for directories
+    that writers share without a lock, such as prepared data)."""
     for entry in Path(parent).iterdir():
         found = _STALE.match(entry.name)
-        if found is None or int(next(g for g in found.groups() if g)) == os.getpid():
+        if found is None:
+            continue
+        pid = int(next(g for g in found.groups() if g))
+        if pid == os.getpid() or (only_dead and _alive(pid)):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

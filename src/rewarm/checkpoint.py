@@ -13,6 +13,11 @@ A checkpoint directory holds
   the LR plan's fingerprint (plain JSON; older checkpoints also hold a config hash,
   never read).
 
+A *sharded* checkpoint (`rewarm.sharded_checkpoint`, written by every process of
+a torchrun job) holds `dcp/` in place of `model.safetensors` and `optimizer.pt`;
+everything else, the protocol below and `latest` are the same, and the functions
+here that do not read tensors (`latest`, `prune`, `read_state`, `copy_to`) serve both.
+
 Everything is written into a temporary sibling directory, fsynced, and renamed
 into place (`rewarm.atomic.directory`); inside it `checksums.json` is written
 before `state.json`, so a directory without `state.json` is never complete. Only
@@ -45,6 +50,7 @@ from rewarm.checkpoint_state import (  # re-exported: callers use `checkpoint.NA
     LATEST,
     MODEL_CONFIG,
     OPTIMIZER,
+    SHARDS,
     STATE,
     TOKENIZER,
     WEIGHTS,
@@ -61,11 +67,14 @@ __all__ = [
     "LATEST",
     "MODEL_CONFIG",
     "OPTIMIZER",
+    "SHARDS",
     "STATE",
     "TOKENIZER",
     "WEIGHTS",
     "assign_weights",
+    "copy_to",
     "is_complete",
+    "is_sharded",
     "latest",
     "load_optimizer",
     "load_weights",
@@ -143,12 +152,13 @@ def _write_files(
         extra(tmp)
     # Sizes and SHA-256 of the tensor files, checked on load: a torn or bit-flipped
     # file is refused instead of resuming from silently wrong numbers.
-    sums = {n: _digest(tmp / n) for n in (WEIGHTS, OPTIMIZER) if (tmp / n).is_file()}
+    sums = {n: digest(tmp / n) for n in (WEIGHTS, OPTIMIZER) if (tmp / n).is_file()}
     atomic.write_json(tmp / CHECKSUMS, sums, sort_keys=True)
     atomic.write_json(tmp / STATE, state, sort_keys=True)
 
 
-def _digest(file: Path) -> dict[str, Any]:
+def digest(file: Path) -> dict[str, Any]:
+    """`{"bytes", "sha256"}` of `file`, as `checksums.json` records it."""
     h = hashlib.sha256()
     with open(file, "rb") as f:
         while chunk := f.read(1 << 22):
@@ -159,25 +169,33 @@ def _digest(file: Path) -> dict[str, Any]:
 def verify(path: Path, name: str) -> None:
     """Refuse `path/name` if it differs from the size and SHA-256 in `checksums.json`
     (files it does not list, and checkpoints written before it existed, are not checked)."""
-    try:
-        sums = json.loads((path / CHECKSUMS).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path / CHECKSUMS}: unreadable ({err})") from None
-    if not isinstance(sums, dict):
-        raise UserError(f"{path / CHECKSUMS}: not a JSON object")
+    sums = read_checksums(path)
     if name not in sums:
         return
     want, file = sums[name], path / name
+    if not file.is_file():
+        raise UserError(f"{file}: missing (listed in {CHECKSUMS}); use another checkpoint")
     if (
         not isinstance(want, dict)
         or file.stat().st_size != want.get("bytes")
-        or _digest(file) != want
+        or digest(file) != want
     ):
         raise UserError(
             f"{file}: corrupt (size or SHA-256 differs from {CHECKSUMS}); use another checkpoint"
         )
+
+
+def read_checksums(path: Path) -> dict[str, Any]:
+    """`checksums.json` of checkpoint `path` ({} when it has none: older checkpoints)."""
+    try:
+        sums = json.loads((path / CHECKSUMS).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path / CHECKSUMS}: unreadable ({err})") from None
+    if not isinstance(sums, dict):
+        raise UserError(f"{path / CHECKSUMS}: not a JSON object")
+    return sums
 
 
 def _latest_name(root: Path) -> str:
@@ -186,7 +204,14 @@ def _latest_name(root: Path) -> str:
 
 
 def is_complete(path: Path) -> bool:
-    return (path / STATE).is_file() and (path / WEIGHTS).is_file()
+    """`state.json` (written last) and the weights: `model.safetensors`, or a sharded
+    checkpoint's `dcp/.metadata`."""
+    return (path / STATE).is_file() and ((path / WEIGHTS).is_file() or is_sharded(path))
+
+
+def is_sharded(path: Path) -> bool:
+    """Written in the sharded format (`rewarm.sharded_checkpoint`)."""
+    return (path / SHARDS / ".metadata").is_file()
 
 
 def latest(root: Path) -> Path | None:
@@ -216,6 +241,39 @@ def prune(root: Path, keep: int) -> None:
             gone = p.with_name(f".old-{p.name}-{os.getpid()}")
             os.replace(p, gone)
             shutil.rmtree(gone, ignore_errors=True)
+
+
+def copy_to(src: Path, root: Path, *, step: int | None = None, link: bool = True) -> Path:
+    """Place a copy of complete checkpoint `src` (either format) under `root` as
+    `step_NNNNNNNN` (its own step unless `step` is given) and point `root/latest` at it;
+    the copy's path. This is how a checkpoint's full state moves into another run.
+
+    Atomic like `save`: built in a temporary sibling, renamed into place, `latest`
+    last. Files are hard-linked when `link` and the file system allows (a checkpoint's
+    files are never modified in place, only replaced by renames, so a link cannot
+    change under either run), else copied.
+    """
+    if not is_complete(src):
+        raise UserError(f"{src}: not a complete rewarm checkpoint")
+    number = step_of(src) if step is None else step
+    if number is None:
+        raise UserError(f"{src}: not a step_* checkpoint directory (pass step=)")
+    final = root / step_dir_name(number)
+    root.mkdir(parents=True, exist_ok=True)
+
+    def place(a: str, b: str) -> None:
+        if link:
+            try:
+                os.link(a, b)
+                return
+            except OSError:
+                pass
+        shutil.copy2(a, b)
+
+    with atomic.directory(final) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True, copy_function=place)
+    atomic.write_text(root / LATEST, final.name + "\n")
+    return final
 
 
 def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

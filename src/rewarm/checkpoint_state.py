@@ -23,6 +23,8 @@ CHECKSUMS = "checksums.json"
 MODEL_CONFIG = "config.json"
 LATEST = "latest"
 TOKENIZER = "tokenizer"
+SHARDS = "dcp"
+"""The sharded format's torch.distributed.checkpoint directory (`rewarm.sharded_checkpoint`)."""
 
 
 def step_dir_name(step: int) -> str:

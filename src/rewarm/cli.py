@@ -21,7 +21,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "continual pre-training vs re-training, on built-in text or your corpora"),
     "prepare": ("prepare", "turn each domain's corpus into memory-mapped token shards"),
     "train": ("train", "run or resume the stages of a config"),
-    "eval": ("eval", "held-out loss of a checkpoint on every domain"),
+    "eval": ("eval", "held-out loss of a checkpoint on every domain, or harness tasks"),
     "report": ("report", "forgetting, stability gap, comparison, plots and HTML report"),
     "schedule": ("schedule", "list, show and plot learning-rate schedules"),
     "fit": ("fit", "fit a loss-curve law to logged curves"),

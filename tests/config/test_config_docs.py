@@ -20,7 +20,9 @@ SECTIONS = {
     "domains.NAME": C.DomainSection,
     "train": C.TrainSection,
     "eval": C.EvalSection,
+    "[eval.tasks]": C.TaskSection,
     "checkpoint": C.CheckpointSection,
+    "log": C.LogSection,
     "[stages]": C.StageSection,
 }
 

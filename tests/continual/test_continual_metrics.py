@@ -127,6 +127,23 @@ def test_worst_case_loss_and_wc_loss():
     assert wc.final_worst == {"a": 2.5}
 
 
+def test_wc_loss_is_de_langes_mean_over_tasks_by_default():
+    # Stage 0 trains a and c together, stage 1 trains b. At tokens 200: L_b = 2.0,
+    # worst case of a after its stage = 2.5, of c = 7.0.
+    evals = [ev(t, d, curve[j]) for j, t in enumerate(POSITIONS) for d, curve in CURVES.items()]
+    tl = build_timeline(evals, STAGES, config({"a": 0.5, "c": 0.5}, {"b": 1.0}))
+    tasks = m.worst_case(tl)
+    assert tasks.definition == "tasks"
+    # De Lange et al.: WC-ACC_k = 1/k A(T_k) + (1 - 1/k) min-ACC with k = 3 tasks so far
+    # is the plain mean over the three domains.
+    assert tasks.wc_loss[-1] == pytest.approx((2.0 + 2.5 + 7.0) / 3)
+    stages = m.worst_case(tl, definition="stages")
+    # Weighted by stage number (k = 2): the two old domains share one half.
+    assert stages.wc_loss[-1] == pytest.approx(0.5 * 2.0 + 0.5 * (2.5 + 7.0) / 2)
+    with pytest.raises(ValueError, match="definition"):
+        m.worst_case(tl, definition="min")
+
+
 def test_windowed_forgetting_window_limits_the_rise():
     curves = {"a": [5.0, 2.0, 2.0, 2.1, 2.2, 2.3, 2.4], "b": [6.0] * 7}
     positions = [0, 50, 100, 125, 150, 175, 200]

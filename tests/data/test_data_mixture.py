@@ -58,7 +58,7 @@ def _expected_replay_weights(policy: str, alpha: float = 1.0) -> dict[str, float
     # Stage 2 replays a, b, c. Last trained: a in stage 0, b and c in stage 1.
     if policy == "uniform":
         w = {"a": 1.0, "b": 1.0, "c": 1.0}
-    elif policy == "power-law":
+    elif policy == "stage-recency":
         w = {"a": 2.0**-alpha, "b": 1.0, "c": 1.0}
     else:  # proportional, recall-interval: tokens drawn in stages 0 and 1 (equal lengths)
         w = {"a": 0.7, "b": 0.3 + 0.5, "c": 0.5}
@@ -66,12 +66,12 @@ def _expected_replay_weights(policy: str, alpha: float = 1.0) -> dict[str, float
     return {k: v / total for k, v in w.items()}
 
 
-@pytest.mark.parametrize("policy", ["uniform", "proportional", "power-law", "recall-interval"])
+@pytest.mark.parametrize("policy", ["uniform", "proportional", "stage-recency", "recall-interval"])
 def test_realised_fractions_match_config(tmp_path, policy):
     frac = 0.2
     cfg = _cfg(
         tmp_path,
-        {"fraction": frac, "policy": policy, "alpha": 1.5 if policy == "power-law" else 1.0},
+        {"fraction": frac, "policy": policy, "alpha": 1.5 if policy == "stage-recency" else 1.0},
     )
     sampler = MixtureSampler(cfg, _domains())
     sampler.start_stage(2)  # earlier stages are fast-forwarded as if run in full
@@ -85,7 +85,7 @@ def test_realised_fractions_match_config(tmp_path, policy):
         assert all(d != "d" for d, r in zip(b.domains, b.replay, strict=True) if r)
     got = sampler.tokens_by_domain(2)
     total = sum(got.values())
-    weights = _expected_replay_weights(policy, alpha=1.5 if policy == "power-law" else 1.0)
+    weights = _expected_replay_weights(policy, alpha=1.5 if policy == "stage-recency" else 1.0)
     expected = {"d": 1 - frac, **{k: frac * w for k, w in weights.items()}}
     for k, e in expected.items():
         assert abs(got.get(k, 0) / total - e) < 0.01, (k, got, expected)
@@ -110,7 +110,9 @@ def test_stage_mix_fractions(tmp_path):
 @given(
     cut=st.integers(min_value=0, max_value=44),
     world=st.sampled_from([1, 2, 4]),
-    policy=st.sampled_from(["uniform", "proportional", "power-law", "recall-interval"]),
+    policy=st.sampled_from(
+        ["uniform", "proportional", "power-law", "stage-recency", "recall-interval"]
+    ),
     seed=st.integers(0, 3),
 )
 def test_resume_is_exact_across_stage_boundaries(tmp_path, cut, world, policy, seed):
@@ -211,18 +213,41 @@ def test_replay_draws_only_seen_windows(tmp_path):
     assert replayed_all - seen
 
 
-def test_recall_interval_repeats_rows_after_interval(tmp_path):
-    cfg = _cfg(tmp_path, {"fraction": 0.25, "policy": "recall-interval", "interval": 3})
+def _recall_gaps(tmp_path, policy: str) -> tuple[float, list]:
+    """Mean steps between two steps that show the same replayed window, and the batches.
+    Stage 0 trains only 60 windows of a, so stage 2 replays a small pool often."""
+    replay = {"fraction": 0.25, "policy": policy, "domains": ["a"], "interval": 4}
+    bt = SEQ * ROWS
+    stages = [
+        {"name": "s0", "tokens": 60 * SEQ, "mix": {"a": 1.0}},
+        {"name": "s1", "tokens": 2 * bt, "mix": {"b": 1.0}},
+        {"name": "s2", "tokens": 600 * bt, "mix": {"d": 1.0}, "replay": replay},
+    ]
+    doms = {k: {"source": "x", "max_epochs": 1e6} for k in "abcd"}
+    cfg = make_config(tmp_path / policy, doms, stages, train={"seq_len": SEQ, "batch_tokens": bt})
     sampler = MixtureSampler(cfg, _domains())
     sampler.start_stage(2)
-    batches = [sampler.next_batch() for _ in range(12)]
+    batches = [sampler.next_batch() for _ in range(600)]
+    shown: dict[int, list[int]] = {}
+    for s, b in enumerate(batches):
+        for w in {int(r[0]) for r in b.tokens[b.replay]}:
+            shown.setdefault(w, []).append(s)
+    gaps = [g for steps in shown.values() for g in np.diff(steps)]
+    return float(np.mean(gaps)), batches
 
-    def rep(b):
-        return sorted(map(tuple, b.tokens[b.replay].tolist()))
 
-    for s in (3, 4, 5, 9, 10, 11):  # odd blocks re-present the block before
-        assert rep(batches[s]) == rep(batches[s - 3])
-    assert rep(batches[6]) != rep(batches[3])
+def test_recall_interval_rests_longer_than_plain_replay(tmp_path):
+    # Kang et al. 2025: each replayed window is trained V = 4 times within one step,
+    # then rests; at equal compute a step holds 10 / 4 -> 3 distinct windows instead
+    # of 10, so the interval between two recalls of a window grows, never shrinks.
+    plain, _ = _recall_gaps(tmp_path, "uniform")
+    recall, batches = _recall_gaps(tmp_path, "recall-interval")
+    assert recall >= 2.5 * plain
+    for b in batches[:50]:
+        rows = [tuple(r) for r in b.tokens[b.replay].tolist()]
+        assert len(rows) == 10  # equal compute: the replay share is unchanged
+        # three draws of 4, 4 and 2 copies (two draws may hit the same window)
+        assert len(set(rows)) <= 3 and all(rows.count(r) >= 2 for r in rows)
 
 
 def test_max_epochs_is_checked_at_construction(tmp_path):
@@ -285,3 +310,21 @@ def test_resume_under_another_world_size(tmp_path):
     for whole, a, b in zip(expected, *halves, strict=True):
         assert np.array_equal(np.concatenate([a.tokens, b.tokens]), whole.tokens)
         assert a.domains + b.domains == whole.domains
+
+
+def test_epochs_by_domain_count_windows_drawn_over_windows_held(tmp_path):
+    """Repetition per stage: rows drawn (replay included) / the domain's windows."""
+    sizes = {"a": 801, "b": 1601, "c": 4001, "d": 801}
+    domains = {k: fake_domain(k, n, OFFSETS[k]) for k, n in sizes.items()}
+    cfg = _cfg(tmp_path, {"fraction": 0.25}, steps=(30, 30, 40))
+    sampler = MixtureSampler(cfg, domains)
+    _drive(sampler, 100)
+    windows = {k: (n - 1) // SEQ for k, n in sizes.items()}
+    for s in range(3):
+        tokens, epochs = sampler.tokens_by_domain(s), sampler.epochs_by_domain(s)
+        assert set(epochs) == set(tokens)
+        for d, t in tokens.items():
+            assert epochs[d] == pytest.approx(t / SEQ / windows[d], abs=1e-6)
+    # Stage 0 drew 30 x 40 rows, 70% from a (100 windows) and 30% from b (200).
+    assert sampler.epochs_by_domain(0) == pytest.approx({"a": 8.4, "b": 1.8}, abs=0.02)
+    assert set(sampler.epochs_by_domain(2)) == {"a", "b", "c", "d"}  # replay counted

@@ -84,6 +84,27 @@ def test_every_demo_claim_on_three_seeds():
     assert any(line.strip().startswith("does not hold") for line in lines[1:])
 
 
+def test_unigram_bounds_are_claims_decided_by_the_seeds():
+    """Item 4's bounds: retrain <= 0.75 x unigram on both corpora, every continual arm
+    <= 0.8 x on the corpus it trained last; decided from the seeds like any claim."""
+    rs = []
+    for s in range(3):
+        w = 0.002 * (s - 1)
+        rs += [
+            result("retrain", s, old_vs_unigram=0.70 + w, new_vs_unigram=0.749 + 3 * w),
+            result("naive", s, new_vs_unigram=0.70 + w),
+            result("rewarm", s, new_vs_unigram=0.81 + w),
+        ]
+    found = claims.evaluate(claims.demo_claims("docs", "code"), rs)
+    verdict = {f.claim.text: f.verdict for f in found}
+    assert verdict["retrain ends below 0.75 x the unigram on docs"] == claims.HOLDS
+    assert verdict["retrain ends below 0.75 x the unigram on code"] == claims.NOISE
+    assert verdict["naive ends below 0.8 x the unigram on code"] == claims.HOLDS
+    assert verdict["rewarm ends below 0.8 x the unigram on code"] == claims.FAILS
+    (line,) = [x for x in claims.format_findings(found, seeds=3) if "naive ends below 0.8" in x]
+    assert "0.700 ± 0.001 x unigram (bound 0.8)" in line
+
+
 def test_spread_and_cells():
     sp = seeds.spread([1.0, 2.0, None, float("nan"), 3.0])
     assert (sp.mean, sp.sd, sp.n) == (2.0, 1.0, 3)

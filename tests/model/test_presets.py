@@ -15,6 +15,7 @@ EXPECTED = {  # non-embedding parameters, as documented in presets.py
     "llama-small": 4.2e6,
     "llama-medium": 19e6,
     "llama-base": 85e6,
+    "llama-350m": 309e6,
 }
 
 

@@ -218,7 +218,7 @@ def _rehash(ckpt: Path) -> None:
     """Record the planted file's checksum, as a careful attacker would, so what
     refuses it is the weights-only unpickler, not the checksum."""
     sums = json.loads((ckpt / checkpoint.CHECKSUMS).read_text(encoding="utf-8"))
-    sums[checkpoint.OPTIMIZER] = checkpoint._digest(ckpt / checkpoint.OPTIMIZER)
+    sums[checkpoint.OPTIMIZER] = checkpoint.digest(ckpt / checkpoint.OPTIMIZER)
     (ckpt / checkpoint.CHECKSUMS).write_text(json.dumps(sums), encoding="utf-8")
 
 

@@ -27,6 +27,7 @@ from rewarm.runlog import (
     ScheduleChanged,
     StageRecord,
     TrainRecord,
+    WorldSizeChanged,
     count_lines,
     encode,
     head,
@@ -104,6 +105,12 @@ CASES: list[tuple[Record, str, dict[str, object]]] = [
         "run",
         dict(event="nonfinite", step=4, tokens=512, loss=math.inf, grad_norm=2.0,
              action="skip", skips=1),
+    ),
+    (
+        WorldSizeChanged(step=8, tokens=1024, old_world_size=2, new_world_size=1),
+        "run",
+        dict(event="world_size_changed", step=8, tokens=1024, old_world_size=2,
+             new_world_size=1),
     ),
     (RunEnd(step=12, tokens=1536), "run", dict(event="end", step=12, tokens=1536)),
 ]  # fmt: skip
@@ -261,7 +268,7 @@ def test_null_log_writes_nothing_and_follows_truncate(tmp_path):
 
 
 def test_tensorboard_sink_mirrors_train_and_eval_scalars_by_tokens():
-    from rewarm.train.tensorboard import TensorBoardSink
+    from rewarm.trackers.tensorboard_sink import TensorBoardSink
 
     class Fake:
         def __init__(self) -> None:
@@ -298,3 +305,21 @@ def test_the_run_log_imports_without_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_stage_end_epochs_by_domain_round_trip_and_stay_optional(tmp_path):
+    end = StageRecord(
+        stage="b", index=1, event="end", step=9, tokens=1152,
+        tokens_by_domain={"x": 96, "y": 288}, epochs_by_domain={"x": 0.25, "y": 1.5},
+    )  # fmt: skip
+    assert json.loads(encode(end))["epochs_by_domain"] == {"x": 0.25, "y": 1.5}
+    (tmp_path / "m.jsonl").write_text(encode(end) + "\n")
+    assert read_records(tmp_path / "m.jsonl") == [end]
+    old = {"kind": "stage", "stage": "a", "index": 0, "event": "end", "step": 6, "tokens": 768}
+    (tmp_path / "old.jsonl").write_text(json.dumps(old) + "\n")
+    (back,) = read_records(tmp_path / "old.jsonl")
+    assert back.epochs_by_domain is None and "epochs_by_domain" not in encode(back)
+    bad = {**old, "epochs_by_domain": {"x": "lots"}}
+    (tmp_path / "bad.jsonl").write_text(json.dumps(bad) + "\n")
+    with pytest.raises(UserError, match="bad.jsonl:1"):
+        read_records(tmp_path / "bad.jsonl")

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rewarm.errors import UserError
 from rewarm.schedules import KINDS, build
 
 T = 1000.0
@@ -18,8 +19,8 @@ def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
 
 
-def check(spec: dict, expected, points) -> None:
-    s = build(spec, T)
+def check(spec: dict, expected, points, total: float = T) -> None:
+    s = build(spec, total)
     for t in points:
         assert close(s(t), expected(t)), (spec, t, s(t), expected(t))
     # The vectorised path gives the same numbers.
@@ -206,9 +207,30 @@ def test_wsd_s_periods_restart_at_peak():
         v = t - 400 * (math.ceil(t / 400) - 1) if t > 0 else 0.0
         return 1.0 if v <= 300 else f + (1 - f) * (1 - (v - 300) / 100)
 
-    check(spec, m, POINTS + [300, 350, 400, 400.5, 750, 800])
-    s = build(spec, T)
+    # Three whole periods: a WSD-S stage must be a whole number of them (see below).
+    check(spec, m, POINTS + [300, 350, 400, 400.5, 750, 800], total=1200.0)
+    s = build(spec, 1200.0)
     assert close(s(400), f) and close(s(401), 1.0)
+
+
+def test_wsd_s_stage_ends_at_its_final_lr():
+    spec = {"kind": "wsd-s", "warmup": 100, "period": 300, "decay": 60, "final_ratio": 0.1}
+    assert close(build(spec, 1000.0).end_value, 0.1)  # 900 = 3 periods after warmup
+    # 1000 positions after warmup are not whole periods: the stage would end at the peak.
+    with pytest.raises(UserError, match=r"schedule\.period \(300\) must divide"):
+        build(spec, 1100.0)
+    # No decay at all is a constant schedule; any length is fine.
+    assert close(build({**spec, "decay": 0}, 1100.0).end_value, 1.0)
+
+
+def test_infinite_without_cooldown_after_a_warmup_is_refused():
+    # cooldown_end defaults to warmup: the warmup would rise to c, never to the peak.
+    spec = {"kind": "infinite", "warmup": 100, "constant_ratio": 0.5}
+    with pytest.raises(UserError, match=r"schedule\.cooldown_end must be > warmup"):
+        build(spec, T)
+    assert close(max(build({**spec, "cooldown_end": 300}, T).values(np.arange(0, T))), 1.0)
+    # warmup = 0 is the continuation form: constant c from the start.
+    assert close(build({"kind": "infinite", "constant_ratio": 0.5}, T)(0), 0.5)
 
 
 @pytest.mark.parametrize("cool", ["cosine", "linear", "inverse-sqrt"])
@@ -273,7 +295,8 @@ def test_branch_decays_from_the_main_branch_value():
 
 def test_refined_matches_the_definition():
     g = [4.0, 3.0, 2.0, 1.0, 1.0, 2.0]
-    s = build({"kind": "refined", "grad_norms": g, "median_window": 1}, 5.0)
+    spec = {"kind": "refined", "grad_norms": g, "median_window": 1}
+    s = build({**spec, "optimizer": "sgd", "resample": False}, 5.0)
     w = [x**-2 for x in g]
     raw = [w[t] * sum(w[t + 1 :]) / sum(w) for t in range(len(g))]
     expected = [r / max(raw) for r in raw]
@@ -287,10 +310,50 @@ def test_refined_median_filter_removes_a_spike(tmp_path):
     g = [2.0] * 50 + [100.0] + [2.0] * 49
     path = tmp_path / "norms.txt"
     path.write_text("\n".join(map(str, g)))
-    plain = build({"kind": "refined", "grad_norms": str(path), "median_window": 1}, 99.0)
-    filtered = build({"kind": "refined", "grad_norms": str(path), "median_window": 3}, 99.0)
+    raw = {"kind": "refined", "grad_norms": str(path), "optimizer": "sgd", "resample": False}
+    plain = build({**raw, "median_window": 1}, 99.0)
+    filtered = build({**raw, "median_window": 3}, 99.0)
     assert plain(50) < 0.01  # the spike's weight g^-2 is tiny
     assert filtered(50) > 0.9 * filtered(49)
+
+
+def _authors_refined(norms: np.ndarray, l1: bool) -> np.ndarray:
+    """Defazio et al.'s published procedure, step by step: resample to 10,000 points,
+    median filter of width 2 * (int(0.1 * 10000) // 2) + 1 with a right-end 'reflect'
+    pad of two widths, back to 10,000 points, then the closed form
+    sched[t] = w[t] * tail[t + 1] / tail[-1] (0 at the end), divided by its max."""
+    from scipy.ndimage import median_filter
+
+    nvals = 10_000
+    g = np.interp(np.linspace(0, 1, nvals), np.linspace(0, 1, len(norms)), norms)
+    width = 2 * (int(0.1 * nvals) // 2) + 1
+    pad = 2 * width
+    g = median_filter(np.pad(g, (0, pad), mode="reflect"), size=width, mode="nearest")[:-pad]
+    g = np.interp(np.linspace(0, 1, nvals), np.linspace(0, 1, len(g)), g)
+    w = g**-1.0 if l1 else g**-2.0
+    tail = np.flip(np.cumsum(np.flip(w)))
+    sched = np.array(
+        [0.0 if t == nvals - 1 else w[t] * tail[t + 1] / tail[-1] for t in range(nvals)]
+    )
+    return sched / sched.max()
+
+
+def test_refined_for_adamw_is_the_authors_l1_rule():
+    # A synthetic norm profile: large early norms, a slow rise, noise and a spike.
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = np.linspace(0, 1, n)
+    norms = 5.0 * np.exp(-x / 0.03) + 1.0 + 0.8 * x + 0.1 * rng.standard_normal(n) ** 2
+    norms[1500] = 40.0
+    total = 1000.0
+    s = build({"kind": "refined", "grad_norms": norms.tolist()}, total)  # AdamW by default
+    expected = _authors_refined(norms, l1=True)
+    grid = np.linspace(0, total, expected.size)
+    np.testing.assert_allclose(s.values(grid), expected, rtol=1e-9, atol=1e-12)
+    # The SGD rule (G^-2) is a different schedule: the optimizer decides.
+    sgd = build({"kind": "refined", "grad_norms": norms.tolist(), "optimizer": "sgd"}, total)
+    np.testing.assert_allclose(sgd.values(grid), _authors_refined(norms, l1=False), rtol=1e-9)
+    assert abs(sgd(total / 2) - s(total / 2)) > 0.01
 
 
 def test_rewarm_alone_warms_from_warmup_start_then_redecays():

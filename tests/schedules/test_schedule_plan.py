@@ -120,15 +120,19 @@ def stage_specs(draw, total: int) -> dict:
             final_ratio=draw(POS_RATIO),
         )
     elif kind == "infinite":
-        c_end = spec["warmup"] + round(draw(FRAC) * total)
+        # a cooldown follows any warmup (else the warmup would stop at c, below the peak)
+        c_end = spec["warmup"] + max(round(draw(FRAC) * total), 1 if spec["warmup"] else 0)
         spec.update(cooldown_end=c_end, constant_ratio=draw(POS_RATIO))
         if draw(st.booleans()):
             spec.update(anneal_start=c_end + round(draw(FRAC) * total), final_ratio=draw(POS_RATIO))
     elif kind == "rewarm":
         spec.update(start=draw(st.sampled_from(["previous", "zero"])), final_ratio=draw(RATIO))
     elif kind == "wsd-s":
-        spec.update(period=max(1, round(draw(FRAC) * total)), decay=0, final_ratio=draw(RATIO))
-        spec["decay"] = round(spec["period"] * draw(st.floats(0, 1)))
+        # whole periods after the warmup, so the stage ends at the end of a decay
+        periods = draw(st.integers(1, 4))
+        period = (total - spec["warmup"]) / periods
+        spec.update(period=period, decay=0, final_ratio=draw(RATIO))
+        spec["decay"] = period * draw(st.floats(0, 1))
     return spec
 
 
@@ -192,6 +196,11 @@ def test_any_lr_changing_edit_changes_the_fingerprint(raw, data):
     old = StagePlan.from_config(config_from_dict(raw, "run.toml"))
     i = data.draw(st.integers(0, len(raw["stages"]) - 1))
     stage = raw["stages"][i]
+    sched = stage["schedule"]
+    if sched["kind"] == "wsd-s":  # keep whole periods (a stage must end after a decay)
+        periods = round((stage["tokens"] - sched["warmup"]) / sched["period"])
+        sched["period"] = (stage["tokens"] + 1024 - sched["warmup"]) / periods
+        sched["decay"] = min(sched["decay"], sched["period"])
     stage["tokens"] += 1024
     new = StagePlan.from_config(config_from_dict(raw, "run.toml"))
     assert new.fingerprint() != old.fingerprint()

@@ -28,8 +28,8 @@ def test_compiled_loss_matches_eager(tmp_path, monkeypatch):
     built = []
     real = step_mod.loss_module
 
-    def spy(wrapped, *, compile, distributed):
-        built.append(m := real(wrapped, compile=compile, distributed=distributed))
+    def spy(wrapped, *, compile, distributed, **options):
+        built.append(m := real(wrapped, compile=compile, distributed=distributed, **options))
         return m
 
     monkeypatch.setattr("rewarm.train.session.loss_module", spy)

@@ -83,6 +83,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="run every arm N times with seeds SEED..SEED+N-1; prints mean ± sd (default 1)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--tasks",
+        action="store_true",
+        help="also evaluate the built-in tasks (needs the tasks extra; docs/tasks.md)",
+    )
 
 
 def _say(line: str) -> None:
@@ -105,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
     from rewarm.demo.settings import load_settings
     from rewarm.errors import UserError
 
+    if args.tasks:
+        from rewarm import extras
+
+        extras.require("lm_eval", "--tasks")
     if args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: must be >= 1")
     settings = load_settings(
@@ -123,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     )
     seed_list = list(range(args.seed, args.seed + args.seeds))
     out = Path(args.out)
-    plans = plan_all(out, settings, chosen, seed_list)
+    plans = plan_all(out, settings, chosen, seed_list, tasks=args.tasks)
     total = sum(p.tokens for p in plans)
     _intro(settings, plans, seed_list, out)
     old, new = settings.old.name, settings.new.name
@@ -147,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         seed_list=seed_list,
         progress=not args.no_progress,
         on_arm=on_arm,
+        tasks=args.tasks,
     )
     sys.stderr.flush()
     spread = f", mean±sd over {len(seed_list)} seeds" if len(seed_list) > 1 else ""
@@ -155,6 +165,12 @@ def run(args: argparse.Namespace) -> int:
         f"{total:,} tokens trained, {_clock(time.perf_counter() - tick)}):"
     )
     _say(outcome.table)
+    if outcome.task_table:
+        _say(
+            "\nTasks (accuracy on held-out items, chance 0.25, higher is better; "
+            f"forg. = forgetting of the {old} tasks, > 0: forgotten):"
+        )
+        _say(outcome.task_table)
     _say("")
     for line in _notes(plans, settings, outcome):
         _say(line)

@@ -1,8 +1,11 @@
-"""`rewarm fit CURVES... --law {tissue,mpl}`: fit a loss-curve law, print and save it."""
+"""`rewarm fit CURVES... --law {tissue,mpl,cpt}`: fit a loss-curve law, print and save it.
+
+`--law cpt` fits the continual pre-training law to run directories (`laws.cpt_fit`)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rewarm.errors import UserError
 
@@ -12,9 +15,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "curves",
         nargs="+",
         metavar="CURVES",
-        help="step,lr,loss CSV files, metrics.jsonl files or run directories",
+        help="step,lr,loss CSV files, metrics.jsonl files or run directories (--law cpt: "
+        "run directories of runs that share a first stage, e.g. the demo's arms)",
     )
-    p.add_argument("--law", choices=("mpl", "tissue"), default="mpl", help="default: mpl")
+    p.add_argument(
+        "--law",
+        choices=("mpl", "tissue", "cpt"),
+        default="mpl",
+        help="default: mpl; cpt: per-domain held-out loss across a transfer point "
+        "(Wang, Tissue et al. 2025)",
+    )
     p.add_argument("--out", metavar="FIT.json", help="write the parameters and metrics here")
     p.add_argument("--plot", metavar="PNG", help="plot fitted vs actual curves")
     p.add_argument(
@@ -26,30 +36,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--total", type=int, help="length in steps of --schedule")
     p.add_argument("--peak", type=float, help="peak LR of --schedule (default: the CSV's max)")
-    p.add_argument("--stage", help="metrics.jsonl: fit only this stage's losses")
+    p.add_argument(
+        "--stage",
+        help="metrics.jsonl: fit only this stage's losses; --law cpt: the CPT stage "
+        "(default: the second)",
+    )
     p.add_argument("--smooth", type=int, default=1, metavar="N", help="average N logged losses")
     p.add_argument("--truncate", type=int, metavar="STEP", help="ignore points at or after STEP")
     p.add_argument(
         "--lam",
-        default="0.999",
-        help="tissue: momentum factor lambda, a number or 'fit' (default 0.999)",
+        help="tissue: momentum factor lambda, a number or 'fit' (default 0.999); cpt: a "
+        "number, or 'auto' (default: chosen by leave-one-run-out error)",
     )
     p.add_argument("--starts", type=int, default=2, help="starts refined by L-BFGS-B (2)")
     p.add_argument(
         "--method",
-        choices=("staged", "paper", "lbfgs"),
-        help="mpl: 'staged' (default, the paper's two-stage fit), 'paper' (the same, "
+        choices=("auto", "staged", "paper", "lbfgs"),
+        help="mpl: 'auto' (default: the two-stage fit with the robustness setting whose "
+        "held-out error, leaving out each curve and the last third of all, is lowest: "
+        "as published, Huber 1e-2, 50 Adam steps or weight decay 0.01), 'staged' (the paper's two-stage fit), 'paper' (the same, "
         "as literally as its released code: warmup inside LD, AdamW decay) or 'lbfgs' "
         "(grid of starts + L-BFGS-B to convergence, as for tissue)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.law == "cpt":
+        return _fit_cpt(args)
     from rewarm.laws.curves import parse_spec
-    from rewarm.laws.fit import fit, make_law, save_fit
+    from rewarm.laws.fit import save_fit
     from rewarm.laws.inputs import load_curves
+    from rewarm.laws.select import MPL_SETTINGS, Setting, select_and_fit
 
-    if args.lam == "fit":
+    if args.lam is None:
+        lam: float | None = 0.999
+    elif args.lam == "fit":
         lam = None
     else:
         try:
@@ -64,16 +85,29 @@ def run(args: argparse.Namespace) -> int:
     curves = load_curves(
         args.curves, spec, args.total, args.peak, args.stage, args.smooth, args.truncate
     )
-    law = make_law(args.law, lam=lam)
-    if args.method in ("staged", "paper") and args.law != "mpl":
+    if args.method in ("auto", "staged", "paper") and args.law != "mpl":
         raise UserError(f"--method {args.method} applies to --law mpl only")
-    if args.method == "paper":
-        law = make_law("mpl", warmup_ld=True)
-    result = fit(curves, law, starts=args.starts, method=args.method)
+    if args.law == "mpl" and args.method in (None, "auto"):
+        settings = MPL_SETTINGS
+    else:
+        settings = (Setting(args.method or "lbfgs", args.method or "lbfgs", starts=args.starts),)
+    result = select_and_fit(curves, args.law, settings, lam=lam)
+    law = result.law_object()
     result.options["peak"] = max(float(c.lr.max()) for c in curves)
     result.options["warmup"] = curves[0].warmup
     print(
         f"law: {result.law}   curves: {', '.join(result.curves)}   fit time: {result.seconds:.1f} s"
+    )
+    scores = result.options["selection"]["held_out_pred_e"]
+    if len(scores) > 1:
+        print("setting (held-out PredE: mean of leave-one-curve-out and horizon folds):")
+        for name, v in scores.items():
+            mark = "   <- chosen" if name == result.options["setting"] else ""
+            print(f"  {name:<22} {v:.5f}{mark}")
+    folds = result.options["folds"]
+    print(
+        f"intervals: {result.options['level']:.0%}, jackknife+ over {len(folds)} held-out "
+        "fit(s): " + ", ".join(f["left_out"] for f in folds)
     )
     print("parameters:")
     for k, v in result.params.items():
@@ -104,3 +138,66 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"wrote {args.plot}")
     return 0
+
+
+def _fit_cpt(args: argparse.Namespace) -> int:
+    """`--law cpt`: the CPT law fitted to run directories sharing a first stage."""
+    from rewarm.laws.cpt_fit import fit_cpt, save_cpt_fit
+    from rewarm.laws.cpt_plots import plot_runs
+    from rewarm.laws.cpt_runs import read_cpt_run
+
+    lam: float | str = "auto" if args.lam in (None, "auto") else _cpt_lam(args.lam)
+    runs = []
+    for raw in args.curves:
+        if not Path(raw).is_dir():
+            raise UserError(f"{raw}: --law cpt reads rewarm run directories (eval records)")
+        runs.append(read_cpt_run(Path(raw), stage=args.stage))
+    result = fit_cpt(runs, lam=lam)
+    print(f"law: cpt   runs: {', '.join(result.runs)}   fit time: {result.seconds:.1f} s")
+    sel = result.options["lam_selection"]
+    if len(sel) > 1:
+        print(
+            f"lam = {result.options['lam']:g}, chosen by mean held-out PredE over "
+            "leave-one-run-out fits: " + ", ".join(f"{k}: {v:.4f}" for k, v in sel.items())
+        )
+    print(
+        f"transfer at update {result.options['transfer']}; replay ratios in the runs: "
+        f"{', '.join(f'{r:g}' for r in result.options['replay_fitted'])}"
+    )
+    if len(result.options["replay_fitted"]) < 2:
+        print("  (one replay ratio only: a1 = a2 = 0, the law cannot predict another ratio)")
+    names = list(next(iter(result.params.values())))
+    print(f"{'domain':<12}" + "".join(f" {n:>10}" for n in names))
+    for d, values in result.params.items():
+        print(f"{d:<12}" + "".join(f" {values[n]:>10.4g}" for n in names))
+    print(
+        f"{'run':<24} {'domain':<12} {'points':>6} {'PredE':>8} {'CPT PredE':>10} {'final err':>10}"
+    )
+    for run, per in result.metrics.items():
+        for d in result.params:
+            if d in per:
+                c = per.get(f"cpt:{d}", {}).get("pred_e", float("nan"))
+                f = per[f"final:{d}"]["rel_error"]
+                m = per[d]
+                print(
+                    f"{run:<24} {d:<12} {m['points']:>6} {m['pred_e']:>8.4f} {c:>10.4f} {f:>+10.4f}"
+                )
+    if not result.folds:
+        print("one run: no leave-one-run-out folds, so predictions have no interval")
+    if args.out:
+        save_cpt_fit(result, args.out)
+        print(f"wrote {args.out}")
+    if args.plot:
+        plot_runs(args.plot, result, runs)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _cpt_lam(text: str) -> float:
+    try:
+        lam = float(text)
+    except ValueError:
+        raise UserError(f"--lam must be a number in (0, 1) for --law cpt, got {text!r}") from None
+    if not 0.0 < lam < 1.0:
+        raise UserError(f"--lam must be in (0, 1), got {text}")
+    return lam

@@ -64,3 +64,17 @@ def eval_interval(cfg: Config) -> int:
     tokens = AUTO_EVAL_FACTOR * len(cfg.domains) * cfg.eval.tokens_per_domain
     batch = cfg.train.batch_tokens
     return -(-tokens // batch) * batch
+
+
+def checkpoint_format(cfg: Config, world_size: int) -> str:
+    """The checkpoint format ("full" or "sharded") of this run with `world_size` processes.
+
+    "auto" shards where gathering would defeat the point: FSDP2 under torchrun, whose
+    processes each hold a slice of the weights and moments. With DDP (every process
+    holds everything) and in one process one full copy is as cheap and stays one
+    safetensors file. Loading reads either format, whatever this says.
+    """
+    fmt = cfg.checkpoint.format
+    if fmt != "auto":
+        return fmt
+    return "sharded" if world_size > 1 and cfg.train.fsdp else "full"

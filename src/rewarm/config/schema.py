@@ -25,7 +25,15 @@ FixedDevice = Literal["auto", "cpu", "cuda"]
 Device = FixedDevice | str
 """"auto", "cpu", "cuda", or "cuda:N" (checked by the train section)."""
 NonFinite = Literal["skip", "stop"]
+DomainFormat = Literal["text", "megatron", "flat", "hf-tokens"]
+""""text" is read as documents and tokenized; the others are token ids made elsewhere."""
+TokenDtype = Literal["", "uint8", "uint16", "int16", "uint32", "int32", "int64"]
+Precision = Literal["auto", "fp32", "bf16-mixed"]
+ActivationCheckpointing = Literal["none", "full", "selective"]
+CheckpointFormat = Literal["auto", "full", "sharded"]
 OptimizerState = Literal["keep", "reset"]
+SinkName = Literal["tensorboard", "wandb", "mlflow"]
+WandbMode = Literal["offline", "online"]
 
 NOT_A_KEY = {"toml": False}
 """Field metadata of a field that is not read from or written to TOML (`Config.source`)."""
@@ -56,6 +64,10 @@ class ModelSection:
     """Keys of the Hugging Face model config to override (scratch only)."""
     trust_remote_code: bool = False
     """Allow a Hugging Face model directory to run its own Python code. Off by default."""
+    extend_vocab: bool = False
+    """When the tokenizer has more ids than the model has token embeddings (a tokenizer
+    with added tokens), grow the embeddings and the LM head to fit, new rows set to the
+    mean of the old ones (`rewarm.model.vocab`), instead of refusing the run."""
 
 
 @dataclass(kw_only=True)
@@ -77,16 +89,33 @@ class DataSection:
     heldout_min_tokens: int = 16384
     """The held-out split grows past the fraction until it has at least this many tokens."""
     workers: int = 0
-    """Tokenizer processes; 0 means one per CPU core."""
+    """Tokenizer processes for `prepare` (each encodes batches with the fast tokenizer);
+    0 means one per CPU core."""
 
 
 @dataclass(kw_only=True)
 class DomainSection:
     source: str | list[str]
     """Built-in corpus ("python-docs", "python-code"), or paths/globs of text, .jsonl,
-    .parquet files or a `datasets` directory saved with `save_to_disk`."""
+    .parquet files or a `datasets` directory saved with `save_to_disk`; with a token
+    `format`, the token files (see docs/data.md)."""
+    format: DomainFormat = "text"
+    """How `source` is read: "text" (documents, tokenized by `prepare`), or token ids
+    another tool wrote, copied without re-tokenizing: "megatron" (a Megatron-LM or
+    GPT-NeoX indexed dataset, PREFIX.bin + PREFIX.idx), "flat" (a raw array of ids in
+    `dtype`, documents ended by the tokenizer's eos id, as nanoGPT writes them) or
+    "hf-tokens" (a `datasets` directory or .parquet files with a column of id lists)."""
     field: str = "text"
-    """Text field for .jsonl, column for .parquet and `datasets` directories."""
+    """Text field for .jsonl, column for .parquet and `datasets` directories; with
+    format = "hf-tokens" the column of token ids ("text", the default, means
+    "input_ids")."""
+    dtype: TokenDtype = ""
+    """Integer type of the ids in a "flat" file (required there, e.g. "uint16"); with
+    "megatron", checked against the type the index declares; unused otherwise."""
+    tokenizer: str = ""
+    """Token formats (required there): the tokenizer the ids came from, "byte" or
+    "hf:PATH". It must be [tokenizer] itself or one that [tokenizer] extends (every
+    token keeps its id), and the ids must fit its vocabulary."""
     max_bytes: int = 0
     """Read at most this many bytes of text from the source (0 = all)."""
     max_epochs: float = 10.0
@@ -111,8 +140,15 @@ class TrainSection:
     """Max global gradient norm; 0 disables clipping."""
     device: Device = "auto"
     """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N"."""
+    precision: Precision = "auto"
+    """"auto" (fp32 on a CPU, "bf16-mixed" on a GPU with bf16), "fp32", or "bf16-mixed"
+    (bf16 autocast, fp32 master weights and moments); evaluation uses the same."""
     compile: bool = False
     """Compile the model and its loss with torch.compile (see docs/performance.md)."""
+    activation_checkpointing: ActivationCheckpointing = "none"
+    """Recompute activations per decoder layer in the backward pass: "none", "full"
+    (keep only each layer's input) or "selective" (keep matrix products and attention,
+    recompute the element-wise operations)."""
     fsdp: bool = False
     """Under torchrun, shard the model with FSDP2 `fully_shard` instead of DDP."""
     nonfinite: NonFinite = "skip"
@@ -121,7 +157,26 @@ class TrainSection:
     log_every_steps: int = 1
     """Write a `train` record every N optimizer steps."""
     tensorboard: bool = False
-    """Also write TensorBoard event files (needs the `tensorboard` package)."""
+    """Also write TensorBoard event files (the same as "tensorboard" in `log.sinks`)."""
+    document_mask: bool = False
+    """In a packed window, a token attends only to earlier tokens of its own document
+    and positions restart at each document (Megatron's reset_attention_mask and
+    reset_position_ids); documents end at the eos token. Evaluation does the same."""
+
+
+@dataclass(kw_only=True)
+class TaskSection:
+    task: str
+    """A task for lm-evaluation-harness: "rewarm:KIND:DOMAIN" (a built-in task made from
+    a declared domain's held-out split: KIND "names" or "next-line"), a task or group
+    name the harness knows, or a path to a task YAML file (docs/tasks.md)."""
+    num_fewshot: int = 0
+    """Examples placed before each item (drawn by the harness from the task's data)."""
+    limit: int = 0
+    """Evaluate the first N items only (0 = all)."""
+    domain: str = ""
+    """The declared domain whose knowledge the task measures (how the continual metrics
+    treat it); "" = knowledge from before the run. Built-in tasks set their own."""
 
 
 @dataclass(kw_only=True)
@@ -133,6 +188,13 @@ class EvalSection:
     eval section's own message (`must be "auto" or an integer >= 0`)."""
     tokens_per_domain: int = 16384
     """Fixed held-out token sample per domain."""
+    tasks: list[TaskSection] = field(default_factory=list)
+    """Tasks evaluated through lm-evaluation-harness (the `tasks` extra) at every stage
+    start and end, and every `tasks_every_tokens`."""
+    tasks_every_tokens: int = 0
+    """Also evaluate the tasks every N training tokens (0 = stage boundaries only)."""
+    task_batch_size: int = 16
+    """Sequences per forward pass in task evaluation."""
 
 
 @dataclass(kw_only=True)
@@ -141,6 +203,28 @@ class CheckpointSection:
     """Save every N training tokens (0 = only at stage ends)."""
     keep: int = 3
     """Keep the newest K periodic checkpoints; stage-end checkpoints are always kept."""
+    format: CheckpointFormat = "auto"
+    """"full" (one process writes the whole state), "sharded" (every process writes its
+    own shards with torch.distributed.checkpoint) or "auto" (sharded under torchrun with
+    train.fsdp, else full). Either format resumes under any number of processes."""
+
+
+@dataclass(kw_only=True)
+class LogSection:
+    sinks: list[SinkName] = field(default_factory=list)
+    """Trackers that mirror every record of metrics.jsonl: "tensorboard", "wandb",
+    "mlflow" (each an optional extra)."""
+    project: str = "rewarm"
+    """Weights & Biases project; MLflow experiment name."""
+    group: str = ""
+    """Run group, so the arms of one experiment sit together (W&B group, MLflow tag
+    `group`); "" = the name of `run.out_dir`."""
+    dir: str = ""
+    """Where the W&B and MLflow sinks write their local files; "" = `run.out_dir`."""
+    wandb_mode: WandbMode = "offline"
+    """"offline" (local files only; `wandb sync` uploads them later) or "online"."""
+    mlflow_uri: str = ""
+    """MLflow tracking URI; "" = the local file store `file:<dir>/mlruns`."""
 
 
 @dataclass(kw_only=True)
@@ -182,6 +266,7 @@ class Config:
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    log: LogSection = field(default_factory=LogSection)
     stages: list[StageSection] = field(default_factory=list)
     source: str = field(default="<config>", compare=False, metadata=NOT_A_KEY)
     """The file this config came from (for error messages); not a TOML key."""

@@ -24,6 +24,7 @@ def validate(cfg: Config) -> None:
         check_train,
         check_eval,
         check_checkpoint,
+        check_log,
         check_stages,
     ):
         check(cfg)
@@ -83,6 +84,38 @@ def check_domains(cfg: Config) -> None:
         )
         _require(dom.max_bytes >= 0, cfg, f"domains.{name}.max_bytes", "must be >= 0")
         _require(dom.max_epochs > 0, cfg, f"domains.{name}.max_epochs", "must be > 0")
+        _check_domain_format(cfg, name)
+
+
+def _check_domain_format(cfg: Config, name: str) -> None:
+    """`format` and the keys that only token formats use (`dtype`, `tokenizer`)."""
+    dom, key = cfg.domains[name], f"domains.{name}"
+    if dom.format == "text":
+        for field, value in (("dtype", dom.dtype), ("tokenizer", dom.tokenizer)):
+            _require(
+                not value,
+                cfg,
+                f"{key}.{field}",
+                'applies to token formats only (format = "megatron", "flat" or "hf-tokens")',
+            )
+        return
+    _require(
+        dom.tokenizer == "byte" or dom.tokenizer.startswith("hf:"),
+        cfg,
+        f"{key}.tokenizer",
+        f'must name the tokenizer the ids of format = "{dom.format}" came from: '
+        f'"byte" or "hf:PATH", got {dom.tokenizer!r}',
+    )
+    _require(
+        dom.max_bytes == 0,
+        cfg,
+        f"{key}.max_bytes",
+        f'counts bytes of text; it does not apply to format = "{dom.format}"',
+    )
+    if dom.format == "flat":
+        _require(bool(dom.dtype), cfg, f"{key}.dtype", 'is required with format = "flat"')
+    elif dom.format == "hf-tokens":
+        _require(not dom.dtype, cfg, f"{key}.dtype", 'is unused with format = "hf-tokens"')
 
 
 _DEVICES = typing.get_args(FixedDevice)
@@ -138,11 +171,37 @@ def check_eval(cfg: Config) -> None:
         "eval.tokens_per_domain",
         f"must be >= train.seq_len ({seq_len})",
     )
+    check_tasks(cfg)
+
+
+def check_tasks(cfg: Config) -> None:
+    """`eval.tasks` entries (what `task` names is checked by `rewarm.tasks.spec`)."""
+    e = cfg.eval
+    _require(e.tasks_every_tokens >= 0, cfg, "eval.tasks_every_tokens", "must be >= 0")
+    _require(e.task_batch_size >= 1, cfg, "eval.task_batch_size", "must be >= 1")
+    for i, t in enumerate(e.tasks):
+        key = f"eval.tasks[{i}]"
+        _require(bool(t.task.strip()), cfg, f"{key}.task", "must be a non-empty string")
+        _require(t.num_fewshot >= 0, cfg, f"{key}.num_fewshot", "must be >= 0")
+        _require(t.limit >= 0, cfg, f"{key}.limit", "must be >= 0")
+        _require(
+            not t.domain or t.domain in cfg.domains,
+            cfg,
+            f"{key}.domain",
+            f"names an undeclared domain (declared: {', '.join(cfg.domains)})",
+        )
 
 
 def check_checkpoint(cfg: Config) -> None:
     _require(cfg.checkpoint.every_tokens >= 0, cfg, "checkpoint.every_tokens", "must be >= 0")
     _require(cfg.checkpoint.keep >= 1, cfg, "checkpoint.keep", "must be >= 1")
+
+
+def check_log(cfg: Config) -> None:
+    sinks = cfg.log.sinks
+    dup = next((x for i, x in enumerate(sinks) if x in sinks[:i]), None)
+    _require(dup is None, cfg, "log.sinks", f"names {dup!r} twice")
+    _require(bool(cfg.log.project.strip()), cfg, "log.project", "must be a non-empty name")
 
 
 def check_stages(cfg: Config) -> None:

@@ -240,6 +240,11 @@ def stability_gaps(tl: Timeline, eps: float = 0.01) -> list[StabilityGap]:
     return out
 
 
+WC_DEFINITIONS = ("tasks", "stages")
+"""`worst_case` definitions: De Lange et al.'s mean over tasks (default), or weighted
+by stage number."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorstCase:
     """WC-loss at every evaluation point, and each domain's worst-case loss by the end."""
@@ -247,18 +252,33 @@ class WorstCase:
     tokens: np.ndarray  # (n,)
     wc_loss: np.ndarray  # (n,) NaN where undefined
     final_worst: dict[str, float] = field(default_factory=dict)
+    definition: str = "tasks"
+    """Which WC-loss `wc_loss` holds (`WC_DEFINITIONS`)."""
 
 
-def worst_case(tl: Timeline) -> WorstCase:
+def worst_case(tl: Timeline, definition: str = "tasks") -> WorstCase:
     """Worst-case loss per old domain and WC-loss(t), the analogs of min-ACC and WC-ACC.
 
-    SCIENCE.md section 4 (De Lange et al. 2023). For an old domain i at time t
-    in stage k, worst_i(t) = max of L_i over the evaluations after its own
-    stage ended (tokens > e_own) up to t. With k the 1-based stage number,
-    WC-loss(t) = 1/k * L_k(t) + (1 - 1/k) * mean_i worst_i(t), L_k(t) being the
-    mean loss over stage k's own domains. With no old domain evaluated yet,
-    WC-loss(t) = L_k(t).
+    SCIENCE.md section 4 (De Lange et al. 2023, "Continual evaluation for lifelong
+    learning"). For an old domain i at time t in stage k, worst_i(t) = max of L_i over
+    the evaluations after its own stage ended (tokens > e_own) up to t.
+
+    `definition="tasks"` (the default, De Lange et al.'s reference): WC-ACC_k =
+    1/k A(T_k) + (1 - 1/k) min-ACC, with k tasks so far, is the mean over the tasks
+    of each task's value, so with domains as tasks WC-loss(t) is the mean over every
+    domain trained so far of L_i(t) for the current stage's domains and worst_i(t) for
+    the old ones (those with an evaluation after their stage).
+
+    `definition="stages"`: with k the 1-based stage number, WC-loss(t) = 1/k * L_k(t)
+    + (1 - 1/k) * mean_i worst_i(t), L_k(t) being the mean loss over stage k's own
+    domains. The two agree when every stage trains one domain; with two domains in a
+    stage they weigh them differently, so numbers are comparable only under one
+    definition.
+
+    With no old domain evaluated yet, WC-loss(t) = L_k(t) under both.
     """
+    if definition not in WC_DEFINITIONS:
+        raise ValueError(f"definition must be one of {WC_DEFINITIONS}, got {definition!r}")
     n = tl.tokens.size
     wc = np.full(n, np.nan)
     final: dict[str, float] = {}
@@ -278,12 +298,14 @@ def worst_case(tl: Timeline) -> WorstCase:
             final = worst
         if not cur.size:
             continue
-        if worst:
+        if not worst:
+            wc[j] = float(cur.mean())
+        elif definition == "tasks":
+            wc[j] = float(np.mean([*cur.tolist(), *worst.values()]))
+        else:
             w = 1.0 / (k + 1)
             wc[j] = w * float(cur.mean()) + (1 - w) * float(np.mean(list(worst.values())))
-        else:
-            wc[j] = float(cur.mean())
-    return WorstCase(tokens=tl.tokens.copy(), wc_loss=wc, final_worst=final)
+    return WorstCase(tokens=tl.tokens.copy(), wc_loss=wc, final_worst=final, definition=definition)
 
 
 def max_rise(values: np.ndarray, window: int) -> float:

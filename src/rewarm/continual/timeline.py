@@ -29,7 +29,7 @@ Conventions (see docs/metrics.md):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,8 @@ class Stage:
     domains: tuple[str, ...]
     complete: bool
     tokens_by_domain: Mapping[str, float]
+    epochs_by_domain: Mapping[str, float] = field(default_factory=dict)
+    """Epochs of each domain's training tokens the stage drew (empty in older logs)."""
     initial: bool = False
     """Stage 0 of a run that started from a trained model: the starting model itself
     (zero length; no training)."""
@@ -243,6 +245,7 @@ def _build_stages(
                 domains=domains,
                 complete=complete,
                 tokens_by_domain=dict(by_domain),
+                epochs_by_domain=dict((en.epochs_by_domain or {}) if en is not None else {}),
             )
         )
     return tuple(stages)

@@ -39,6 +39,7 @@ import numpy as np
 import rewarm.data.replay as replay_mod
 from rewarm.config import Config
 from rewarm.config.derived import batch_rows, rows_per_rank, stage_steps
+from rewarm.data import recency
 from rewarm.data.hashing import Permutation, derive
 from rewarm.data.mix_plan import MixPlan, bounds
 from rewarm.data.shards import DomainData
@@ -119,10 +120,18 @@ class MixtureSampler:
         n = len(self.names)
         self.plans: list[MixPlan] = []
         self.planned: list[tuple[np.ndarray, np.ndarray]] = []  # (own rows, replay rows)
+        # Global step at which each domain was last shown, before the next stage (-1:
+        # never, so pre-run data counts as seen just before the run).
+        self._last_seen = np.full(n, -1, dtype=np.int64)
+        first_step = 0
         for i in range(len(cfg.stages)):
-            plan = self._make_plan(i, specs[i])
+            plan = self._make_plan(i, specs[i], first_step)
+            scan = plan.scan(n)
             self.plans.append(plan)
-            self.planned.append(plan.count_rows(n))
+            self.planned.append((scan.fresh, scan.replay))
+            shown = scan.last_step >= 0
+            self._last_seen[shown] = first_step + scan.last_step[shown]
+            first_step += plan.steps
         self._check_epochs()
         self.stage = -1
         self.step = 0
@@ -138,7 +147,7 @@ class MixtureSampler:
             return {**replay_mod.DEFAULTS, "domains": []}
         return replay_mod.resolve(st.replay, self.cfg, i)
 
-    def _make_plan(self, i: int, spec: dict[str, Any]) -> MixPlan:
+    def _make_plan(self, i: int, spec: dict[str, Any], first_step: int) -> MixPlan:
         mix = sorted((self.names.index(d), w) for d, w in self.cfg.stages[i].mix.items() if w > 0)
         plan = MixPlan(
             index=i,
@@ -149,26 +158,37 @@ class MixtureSampler:
             keys={k: derive(self.seed, k, i) for k in ("fresh", "replay", "pick", "order")},
         )
         if spec["fraction"] > 0 and spec["domains"]:
+            policy = replay_mod.POLICIES[spec["policy"]]
             plan.fraction = spec["fraction"]
-            if replay_mod.POLICIES[spec["policy"]].recall:
-                plan.recall_interval = int(spec["interval"])
+            if policy.recall:
+                plan.views = int(spec["interval"])
             plan.source = spec["source"]
             plan.replay = sorted(self.names.index(d) for d in spec["domains"])
-            plan.replay_bounds = bounds(self._policy_weights(i, plan.replay, spec))
+            history = self._history(i, plan.replay, first_step)
+            plan.replay_bounds = bounds(policy.weights(spec, history))
+            if policy.age_weight is not None:
+                age_weight = policy.age_weight
+                plan.draw_domains = recency.simulate(
+                    plan,
+                    lambda age: age_weight(spec, age),
+                    self._last_seen[plan.replay],
+                    first_step,
+                    len(self.names),
+                )
         return plan
 
-    def _policy_weights(self, i: int, replay: list[int], spec: dict[str, Any]) -> np.ndarray:
-        """Replay-domain weights of stage i: the policy's (see `rewarm.data.replay`)."""
+    def _history(self, i: int, replay: list[int], first_step: int) -> replay_mod.History:
+        """What the policies of stage i may weigh the replay domains by."""
         seen = np.zeros(len(self.names), dtype=np.float64)
         for own, rep in self.planned[:i]:
             seen += own + rep
         ages = [i - replay_mod.last_trained(self.cfg, i, self.names[d]) for d in replay]
-        history = replay_mod.History(
+        return replay_mod.History(
             ages=np.array(ages, dtype=np.int64),
+            since_seen=first_step - self._last_seen[replay],
             seen_rows=seen[replay],
             windows=np.array([self.windows[d] for d in replay], dtype=np.int64),
         )
-        return replay_mod.POLICIES[spec["policy"]].weights(spec, history)
 
     def _check_epochs(self) -> None:
         """Refuse a run that would read some domain more than its max_epochs."""
@@ -311,6 +331,16 @@ class MixtureSampler:
     def tokens_by_domain(self, stage: int) -> dict[str, int]:
         """Training tokens (seq_len per row, all ranks, replay included) per domain so far."""
         return {self.names[d]: int(t) for d, t in enumerate(self.tokens[stage]) if t}
+
+    def epochs_by_domain(self, stage: int) -> dict[str, float]:
+        """Epochs of each domain's training tokens drawn in `stage` so far: rows drawn
+        (replay included) / the domain's windows W. 1.0 means every training token was
+        a target once in this stage; the stages' values add up to the run's repetition."""
+        return {
+            self.names[d]: round(int(t) / self.seq_len / self.windows[d], 6)
+            for d, t in enumerate(self.tokens[stage])
+            if t
+        }
 
     def _layout(self) -> dict[str, Any]:
         return {

@@ -5,6 +5,11 @@ token arrays, documents separated by the end-of-document token) and
 `manifest.json` (see docs/data.md for every field). The BPE tokenizer, when
 configured, is trained once and saved under `cfg.data_dir/tokenizer/`.
 
+A text domain is tokenized in resumable units by worker processes
+(`rewarm.data.parts`), then its held-out split is written in one streaming pass
+(`rewarm.data.splitter`); a token domain (`domains.NAME.format`) is copied from
+its token files (`rewarm.data.token_sources`) through the same split.
+
 Reuse rule: a domain is rebuilt when the inputs digest (SHA-256 of its inputs: shard
 format, source spec, field, max_bytes, the source stamps (size and mtime of every
 source file), tokenizer identity, held-out settings) differs from the one in its
@@ -17,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -30,14 +34,17 @@ import numpy as np
 
 from rewarm import atomic
 from rewarm.config import Config
-from rewarm.data import shards, sources
+from rewarm.data import parts, shards, sources, splitter, token_sources
 from rewarm.data import tokenizer as tok_mod
-from rewarm.data.hashing import derive, mix_array
 from rewarm.data.shards import DomainData
+from rewarm.data.splitter import choose_heldout
 from rewarm.errors import UserError
 
+__all__ = ["build_domain", "choose_heldout", "ensure_tokenizer", "prepare"]
+
 logger = logging.getLogger(__name__)
-_BATCH_BYTES = 1 << 20  # text per tokenizer call
+_CHUNK_TOKENS = 1 << 22  # ids copied from the part files at a time
+Files = list[sources.SourceFile] | list[token_sources.TokenFile]
 
 
 def _digest(obj: Any) -> str:
@@ -57,17 +64,24 @@ def _bar(total: int, desc: str, progress: bool, unit: str = "file") -> Any:
 
 
 def ensure_tokenizer(
-    cfg: Config, files: dict[str, list[sources.SourceFile]], progress: bool, rebuild: bool = True
+    cfg: Config, files: dict[str, Files], progress: bool, rebuild: bool = True
 ) -> tok_mod.Tokenizer:
-    """Load the configured tokenizer, training and saving the BPE one when needed."""
+    """Load the configured tokenizer, training and saving the BPE one when needed (on a
+    sample of the text domains: token domains bring their own ids)."""
     if cfg.tokenizer.kind != "bpe":
         return tok_mod.load_tokenizer(cfg)
+    texts = {name: dom for name, dom in cfg.domains.items() if dom.format == "text"}
+    if not texts:
+        raise UserError(
+            f'{cfg.source}: tokenizer.kind = "bpe" is trained on the text domains, and '
+            'there is none; use the tokenizer the token ids came from ("byte" or "hf:PATH")'
+        )
     meta = {
         "vocab_size": cfg.tokenizer.vocab_size,
         "sample_bytes": cfg.tokenizer.sample_bytes,
         "domains": {
-            name: [dom.source, dom.field, dom.max_bytes, _digest(sources.stat_list(files[name]))]
-            for name, dom in cfg.domains.items()
+            name: [dom.source, dom.field, dom.max_bytes, _digest(_stats(files[name]))]
+            for name, dom in texts.items()
         },
     }
     directory = tok_mod.bpe_dir(cfg)
@@ -78,14 +92,15 @@ def ensure_tokenizer(
         raise UserError(f"{directory}: the BPE tokenizer {what}; run `rewarm prepare CONFIG`")
     if directory.exists():
         logger.warning("rewarm: %s: tokenizer settings or data changed; retraining", directory)
-    per_domain = max(1, cfg.tokenizer.sample_bytes // len(cfg.domains))
+    per_domain = max(1, cfg.tokenizer.sample_bytes // len(texts))
 
     bar = _bar(0, "train bpe tokenizer on a sample", progress, unit="doc")
 
     def sample() -> Iterator[str]:
-        for name, dom in cfg.domains.items():
+        for name, dom in texts.items():
             budget = min(per_domain, dom.max_bytes) if dom.max_bytes else per_domain
-            for text in sources.read_documents(files[name], dom.field, budget, []):
+            text_files: list[sources.SourceFile] = files[name]  # type: ignore[assignment]
+            for text in sources.read_documents(text_files, dom.field, budget, []):
                 bar.update(1)
                 yield text
 
@@ -101,18 +116,39 @@ def ensure_tokenizer(
 # -- domains ---------------------------------------------------------------------------
 
 
-def _inputs(cfg: Config, name: str, files: list[sources.SourceFile], identity: dict) -> dict:
+def _stats(files: Files) -> list[list[Any]]:
+    """(path, kind, size, mtime) per file: what the inputs fingerprint records."""
+    if files and isinstance(files[0], token_sources.TokenFile):
+        return [f.stat() for f in files]
+    return sources.stat_list(files)  # type: ignore[arg-type]
+
+
+def _resolve(cfg: Config, name: str) -> Files:
+    dom, where = cfg.domains[name], f"{cfg.source}: domains.{name}.source"
+    if dom.format == "text":
+        return sources.resolve(dom.source, where)
+    return token_sources.resolve(dom.source, dom.format, where)
+
+
+def _inputs(cfg: Config, name: str, files: Files, identity: dict) -> dict:
     dom = cfg.domains[name]
-    return {
+    inputs: dict[str, Any] = {
         "format": shards.FORMAT_VERSION,
         "source": dom.source,
         "field": dom.field,
         "max_bytes": dom.max_bytes,
-        "files": _digest(sources.stat_list(files)),
+        "files": _digest(_stats(files)),
         "tokenizer": identity,
         "heldout_fraction": cfg.data.heldout_fraction,
         "heldout_min_tokens": cfg.data.heldout_min_tokens,
     }
+    if dom.format != "text":  # (text domains keep the inputs older shards recorded)
+        inputs["source_format"] = {
+            "format": dom.format,
+            "dtype": dom.dtype,
+            "tokenizer": dom.tokenizer,
+        }
+    return inputs
 
 
 _REASONS = {
@@ -124,6 +160,7 @@ _REASONS = {
     "tokenizer": "tokenizer changed",
     "heldout_fraction": "held-out settings changed",
     "heldout_min_tokens": "held-out settings changed",
+    "source_format": "format, dtype or declared tokenizer changed",
 }
 
 
@@ -132,7 +169,7 @@ def _stale_reason(old: dict | None, new: dict) -> str:
         return "no manifest"
     prev = old.get("inputs", {})
     for key, reason in _REASONS.items():
-        if prev.get(key) != new[key]:
+        if prev.get(key) != new.get(key):
             return reason
     return "shards incomplete"
 
@@ -143,15 +180,13 @@ def prepare(
     """Build (or reuse) every domain's shards; return {name: DomainData}.
 
     rebuild: rebuild stale shards (with a notice); False refuses them with a UserError.
-    force: rebuild every domain (and retrain the BPE tokenizer) regardless.
+    force: rebuild every domain (and retrain the BPE tokenizer) regardless, reusing no
+    unit an interrupted prepare left (`rewarm.data.parts`).
     """
     if cfg.data.workers > 0:
         # The tokenizers library sizes its thread pool from this on first use.
         os.environ.setdefault("RAYON_NUM_THREADS", str(cfg.data.workers))
-    files = {
-        name: sources.resolve(dom.source, f"{cfg.source}: domains.{name}.source")
-        for name, dom in cfg.domains.items()
-    }
+    files = {name: _resolve(cfg, name) for name in cfg.domains}
     if force and cfg.tokenizer.kind == "bpe":
         shutil.rmtree(tok_mod.bpe_dir(cfg), ignore_errors=True)
     tok = ensure_tokenizer(cfg, files, progress, rebuild)
@@ -175,6 +210,8 @@ def prepare(
         if manifest is not None and not force:
             reason = _stale_reason(manifest, inputs)
             logger.warning("rewarm: %s: shards are stale (%s); rebuilding", directory, reason)
+        if force:  # nothing of an interrupted prepare is reused either
+            shutil.rmtree(directory / parts.PARTS, ignore_errors=True)
         out[name] = build_domain(cfg, name, files[name], tok, inputs, progress)
     return out
 
@@ -182,60 +219,30 @@ def prepare(
 def build_domain(
     cfg: Config,
     name: str,
-    files: list[sources.SourceFile],
+    files: Files,
     tok: tok_mod.Tokenizer,
     inputs: dict[str, Any],
     progress: bool,
 ) -> DomainData:
-    """Tokenize one domain and write its shards and manifest (manifest last)."""
+    """Tokenize (or copy) one domain and write its shards and manifest (manifest last)."""
     dom = cfg.domains[name]
     directory = Path(cfg.data_dir) / name
     directory.mkdir(parents=True, exist_ok=True)
     (directory / shards.MANIFEST).unlink(missing_ok=True)  # incomplete until rewritten
+    atomic.remove_stale(directory, only_dead=True)  # what a killed prepare left
     dtype = shards.token_dtype(tok.vocab_size)
-    records: list[sources.FileRecord] = []
-    doc_tokens: list[int] = []
-    doc_bytes: list[int] = []
-    everything = shards.TokenWriter(directory / "all.bin", dtype)
-    bar = _bar(len(files), f"prepare {name}", progress)
-    eos = np.array([tok.eos_id], dtype=np.int64)
-
-    def flush(batch: list[str]) -> None:
-        pieces = []
-        for ids in tok.encode_batch(batch):
-            pieces += [np.asarray(ids, dtype=np.int64), eos]
-            doc_tokens.append(len(ids) + 1)
-        everything.write(np.concatenate(pieces))
-        doc_bytes.extend(len(t.encode("utf-8")) for t in batch)
-        bar.set_postfix(tokens=f"{everything.count:,}", refresh=False)
-
-    try:
-        batch: list[str] = []
-        size = 0
-        for text in sources.read_documents(
-            files, dom.field, dom.max_bytes, records, on_file=lambda _: bar.update(1)
-        ):
-            batch.append(text)
-            size += len(text)
-            if size >= _BATCH_BYTES:
-                flush(batch)
-                batch, size = [], 0
-        if batch:
-            flush(batch)
-        everything.commit()
-    except BaseException:
-        everything.abort()
-        bar.close()
-        raise
-    bar.total = bar.n  # files after the max_bytes budget are not read
-    bar.close()
-    if not doc_tokens:
-        (directory / "all.bin").unlink(missing_ok=True)
-        raise UserError(f"{cfg.source}: domains.{name}.source yielded no documents")
-    try:
-        split = _split(cfg, name, directory, dtype, doc_tokens, doc_bytes, tok)
-    finally:
-        (directory / "all.bin").unlink(missing_ok=True)
+    if dom.format == "text":
+        text_files: list[sources.SourceFile] = files  # type: ignore[assignment]
+        records, total, split = _build_text(cfg, name, text_files, tok, inputs, dtype, progress)
+    else:
+        bar = _bar(len(files), f"prepare {name}", progress)
+        token_files: list[token_sources.TokenFile] = files  # type: ignore[assignment]
+        try:
+            records, total, split = token_sources.build_token_shards(
+                cfg, name, token_files, directory, tok, dtype, bar
+            )
+        finally:
+            bar.close()
     manifest = {
         "format": shards.FORMAT_VERSION,
         "domain": name,
@@ -249,12 +256,121 @@ def build_domain(
         "vocab_size": tok.vocab_size,
         "eos_id": tok.eos_id,
         "dtype": dtype.name,
-        "counts": _counts(records, sum(doc_tokens)),
+        "counts": _counts(records, total),
         "split": split,
         "files": [r.to_dict() for r in records],
     }
+    if dom.format != "text":
+        manifest["source_format"] = inputs["source_format"]
     shards.write_manifest(directory, manifest)
     return shards.open_domain(directory)
+
+
+def _build_text(
+    cfg: Config,
+    name: str,
+    files: list[sources.SourceFile],
+    tok: tok_mod.Tokenizer,
+    inputs: dict[str, Any],
+    dtype: np.dtype,
+    progress: bool,
+) -> tuple[list[sources.FileRecord], int, dict[str, Any]]:
+    """Tokenize a text domain into part files (resumable), then split them into the
+    shards in one pass; the part files are removed once the shards are in place."""
+    dom = cfg.domains[name]
+    directory = Path(cfg.data_dir) / name
+    part_dir = directory / parts.PARTS
+    bar = _bar(parts.source_bytes(files), f"prepare {name}", progress, unit="B")
+    bar.unit_scale = True
+
+    def on_unit(done: parts.Done, size: int) -> None:
+        bar.update(size)
+        bar.set_postfix(tokens=f"{done.tokens:,}", refresh=False)
+
+    try:
+        used, reused = parts.tokenize(
+            files=files,
+            field=dom.field,
+            max_bytes=dom.max_bytes,
+            directory=part_dir,
+            tok=tok,
+            dtype=dtype,
+            fingerprint=_digest(inputs),
+            workers=cfg.data.workers,
+            on_unit=on_unit,
+        )
+    finally:
+        bar.close()
+    if reused:
+        logger.info("rewarm: %s: resumed: %d tokenized part(s) reused", directory, reused)
+    docs = parts.documents(part_dir, used)
+    if docs.shape[0] == 0:
+        raise UserError(f"{cfg.source}: domains.{name}.source yielded no documents")
+    lengths, sizes = docs[:, 0], docs[:, 1]
+    plan = splitter.plan_split(
+        lengths, cfg.data.heldout_fraction, cfg.data.heldout_min_tokens, name
+    )
+    out = splitter.SplitWriter(directory, dtype, plan)
+    try:
+        for chunk in parts.token_chunks(part_dir, used, dtype, _CHUNK_TOKENS):
+            out.write(chunk)
+        out.commit()
+    except BaseException:
+        out.abort()
+        raise
+    if plan.method == "documents":
+        held_docs, held_bytes = int(plan.mask.sum()), int(sizes[plan.mask].sum())
+        train_docs = int(lengths.size - held_docs)
+    else:  # one document: its tail is held out, its bytes counted by decoding it
+        held = np.memmap(directory / shards.HELDOUT, dtype=dtype, mode="r")
+        held_docs, train_docs = (1 if out.heldout.count else 0), 1
+        held_bytes = len(tok.decode(np.asarray(held)).encode("utf-8")) if held.size else 0
+        del held
+    records = _merge_records([r for d in used for r in d.records])
+    shutil.rmtree(part_dir, ignore_errors=True)
+    split = {
+        "method": plan.method,
+        "heldout_fraction": cfg.data.heldout_fraction,
+        "heldout_min_tokens": cfg.data.heldout_min_tokens,
+        "train_documents": train_docs,
+        "heldout_documents": held_docs,
+        "train_tokens": out.train.count,
+        "heldout_tokens": out.heldout.count,
+        "train_bytes": int(sizes.sum()) - held_bytes,
+        "heldout_bytes": held_bytes,
+    }
+    return records, int(lengths.sum()), split
+
+
+def _merge_records(dicts: list[dict[str, Any]]) -> list[sources.FileRecord]:
+    """One record per file: the records of a file's parts (consecutive, same path) summed,
+    with the size and SHA-256 of the whole file."""
+    out: list[sources.FileRecord] = []
+    cut: set[int] = set()
+    for d in dicts:
+        rec = sources.FileRecord(**d)
+        if out and out[-1].path == rec.path:
+            last = out[-1]
+            for key in ("documents", "bytes", "undecodable_bytes", "empty_documents"):
+                setattr(last, key, getattr(last, key) + getattr(rec, key))
+            last.missing_field += rec.missing_field
+            last.truncated = last.truncated or rec.truncated
+            cut.add(len(out) - 1)
+        else:
+            out.append(rec)
+    for i, rec in enumerate(out):
+        if i in cut or (not rec.sha256 and not rec.skipped and Path(rec.path).is_file()):
+            rec.size, rec.sha256 = _hash_file(Path(rec.path))
+    return out
+
+
+def _hash_file(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 23):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
 
 
 def _counts(records: list[sources.FileRecord], tokens: int) -> dict[str, Any]:
@@ -270,87 +386,4 @@ def _counts(records: list[sources.FileRecord], tokens: int) -> dict[str, Any]:
         "files_with_undecodable_bytes": sum(1 for r in records if r.undecodable_bytes),
         "missing_field": sum(r.missing_field for r in records),
         "truncated_at_max_bytes": any(r.truncated for r in records),
-    }
-
-
-def choose_heldout(
-    doc_tokens: np.ndarray, fraction: float, min_tokens: int, key: int
-) -> np.ndarray:
-    """Boolean mask of held-out documents.
-
-    Documents are visited in a keyed pseudo-random order and added while the
-    held-out set has fewer than max(ceil(fraction * total), min_tokens) tokens;
-    a document that would push it past half of all tokens is passed over, so
-    training keeps at least half of the data.
-    """
-    total = int(doc_tokens.sum())
-    target = max(math.ceil(fraction * total), min_tokens)
-    cap = total // 2
-    order = np.argsort(mix_array(np.arange(doc_tokens.size, dtype=np.uint64), key), kind="stable")
-    mask = np.zeros(doc_tokens.size, dtype=bool)
-    have = 0
-    for i in order:
-        if have >= target:
-            break
-        if have + doc_tokens[i] <= cap:
-            mask[i] = True
-            have += int(doc_tokens[i])
-    return mask
-
-
-def _split(
-    cfg: Config,
-    name: str,
-    directory: Path,
-    dtype: np.dtype,
-    doc_tokens: list[int],
-    doc_bytes: list[int],
-    tok: tok_mod.Tokenizer,
-) -> dict[str, Any]:
-    lengths = np.asarray(doc_tokens, dtype=np.int64)
-    sizes = np.asarray(doc_bytes, dtype=np.int64)
-    total = int(lengths.sum())
-    src = np.memmap(directory / "all.bin", dtype=dtype, mode="r", shape=(total,))
-    train = shards.TokenWriter(directory / shards.TRAIN, dtype)
-    held = shards.TokenWriter(directory / shards.HELDOUT, dtype)
-    frac, min_tokens = cfg.data.heldout_fraction, cfg.data.heldout_min_tokens
-    try:
-        if lengths.size >= 2:
-            method = "documents"
-            mask = choose_heldout(lengths, frac, min_tokens, derive("heldout", name))
-            ends = np.cumsum(lengths)
-            starts = ends - lengths
-            # Copy maximal runs of consecutive documents with the same side of the split.
-            change = np.nonzero(np.diff(mask.astype(np.int8)))[0] + 1
-            run_starts = np.concatenate([[0], change])
-            run_ends = np.concatenate([change, [lengths.size]])
-            for a, b in zip(run_starts, run_ends, strict=True):
-                (held if mask[a] else train).write(src[starts[a] : ends[b - 1]])
-            held_docs, held_bytes = int(mask.sum()), int(sizes[mask].sum())
-        else:
-            # One document: hold out its tail (the only split that keeps both sides).
-            method = "tail"
-            n_held = min(max(math.ceil(frac * total), min_tokens), total // 2)
-            train.write(src[: total - n_held])
-            held.write(src[total - n_held :])
-            held_docs = 1 if n_held else 0
-            held_bytes = len(tok.decode(np.asarray(src[total - n_held :])).encode("utf-8"))
-        train.commit()
-        held.commit()
-    except BaseException:
-        train.abort()
-        held.abort()
-        raise
-    finally:
-        del src
-    return {
-        "method": method,
-        "heldout_fraction": frac,
-        "heldout_min_tokens": min_tokens,
-        "train_documents": int(lengths.size - held_docs) if method == "documents" else 1,
-        "heldout_documents": held_docs,
-        "train_tokens": train.count,
-        "heldout_tokens": held.count,
-        "train_bytes": int(sizes.sum()) - held_bytes,
-        "heldout_bytes": held_bytes,
     }

@@ -12,20 +12,26 @@ functions it names; nothing registers itself.
 
 - `uniform`: w_j = 1.
 - `proportional`: w_j = tokens drawn from j in all earlier stages (replay included).
-- `power-law`: w_j = (k - last_j)^-alpha, k the current stage index, last_j the last
-  earlier stage that trained j (time counted in stages). Gandhi et al. 2024,
+- `power-law`: w_j = (s - last_j)^-alpha, s the current optimizer step of the run and
+  last_j the last step that showed domain j, own data or replay (Gandhi et al. 2024,
   "Catastrophic Interference is Mitigated in Naturalistic Power-Law Learning
-  Environments": revisits whose probability decays as a power law of the time
-  since the task was last seen.
-- `recall-interval`: domains weighted as `proportional`; replayed sequences are
-  presented twice, exactly `interval` optimizer steps apart (Kang et al. 2025,
-  "Do Your Best and Get Enough Rest for Continual Learning": spacing the recall of
-  the same samples by a fixed interval; they found ~3-4x the plain interval best).
+  Environments": the chance of revisiting a task decays as a power law of the time
+  since it was last seen). The weights change every step (`rewarm.data.recency`).
+- `stage-recency`: w_j = (k - last_j)^-alpha with k the current stage index and last_j
+  the last earlier stage whose mix trained j: recency in whole stages, blind to replay
+  visits (what `power-law` computed before it followed the paper).
+- `recall-interval`: domains weighted as `proportional`; each replayed window is
+  trained `interval` (V) times within its step, so a step replays R/V distinct
+  windows and the rest between two recalls of a window grows V-fold at equal compute
+  (Kang et al. 2025, "Do Your Best and Get Enough Rest for Continual Learning": V
+  augmented views per sample in one batch, V = 4 in the authors' commands). Text
+  has no augmentations, so the V views are identical copies: within the step they
+  weigh the window's gradient V times; what carries over is the longer rest.
 
 A domain that no earlier stage trained can still be replayed with `source = "all"`:
 it stands for data the model saw before this run (e.g. a sample of a Hugging Face
-model's pre-training corpus). It counts as trained just before stage 0 (age k + 1
-for `power-law`) and, for `proportional`, with weight = its whole training split.
+model's pre-training corpus). It counts as trained just before stage 0 (stage age
+k + 1, last seen at step -1) and, for `proportional`, with weight = its whole split.
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ class History:
 
     ages: np.ndarray
     """Stages since each domain was last trained (k - last_j; k + 1 for pre-run data)."""
+    since_seen: np.ndarray
+    """Optimizer steps since each domain was last shown, own data or replay (>= 1); at
+    the stage's first step for static policies, updated every step for `age_weight` ones."""
     seen_rows: np.ndarray
     """Rows drawn from each domain in all earlier stages, replay included."""
     windows: np.ndarray
@@ -61,7 +70,10 @@ class Policy:
     weights: Callable[[dict[str, Any], History], np.ndarray]
     """(resolved spec, history) -> one unnormalised weight per replay domain."""
     recall: bool = False
-    """Re-present each replayed sequence `interval` steps later (see `MixPlan.replay_draws`)."""
+    """Show each replayed window `interval` times within its step (`MixPlan.views`)."""
+    age_weight: Callable[[dict[str, Any], float], float] | None = None
+    """(resolved spec, steps since a domain was last shown) -> its weight, re-evaluated
+    every step (`rewarm.data.recency`); None: the weights are fixed for the stage."""
 
 
 def _uniform(spec: dict[str, Any], h: History) -> np.ndarray:
@@ -75,6 +87,14 @@ def _proportional(spec: dict[str, Any], h: History) -> np.ndarray:
 
 
 def _power_law(spec: dict[str, Any], h: History) -> np.ndarray:
+    return h.since_seen.astype(np.float64) ** -float(spec["alpha"])
+
+
+def _power_law_age(spec: dict[str, Any], age: float) -> float:
+    return age ** -float(spec["alpha"])
+
+
+def _stage_recency(spec: dict[str, Any], h: History) -> np.ndarray:
     return h.ages.astype(np.float64) ** -float(spec["alpha"])
 
 
@@ -84,10 +104,18 @@ POLICIES: dict[str, Policy] = {
         "w_j = rows drawn from j in earlier stages", "Ibrahim et al. 2024", (), _proportional
     ),
     "power-law": Policy(
-        "w_j = (stages since j was trained)^-alpha", "Gandhi et al. 2024", ("alpha",), _power_law
+        "w_j = (steps since j was last shown, replay included)^-alpha, every step",
+        "Gandhi et al. 2024",
+        ("alpha",),
+        _power_law,
+        age_weight=_power_law_age,
+    ),
+    "stage-recency": Policy(
+        "w_j = (stages since a stage's mix trained j)^-alpha", "-", ("alpha",), _stage_recency
     ),
     "recall-interval": Policy(
-        "proportional; each replayed sequence shown twice, `interval` steps apart",
+        "proportional; each replayed window trained `interval` times in its step, "
+        "then resting `interval` times longer",
         "Kang et al. 2025",
         ("interval",),
         _proportional,
@@ -107,7 +135,10 @@ def _check_alpha(value: Any, where: str) -> None:
 
 def _check_interval(value: Any, where: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserError(f"{where}.interval must be an integer >= 1 (steps), got {value!r}")
+        raise UserError(
+            f"{where}.interval must be an integer >= 1 (copies of a replayed window per "
+            f"step), got {value!r}"
+        )
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ MANIFEST = "manifest.json"
 TRAIN = "train.bin"
 HELDOUT = "heldout.bin"
 FORMAT_VERSION = 1
+_WRITE_TOKENS = 1 << 22  # tokens converted and written at a time
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -128,9 +129,13 @@ class TokenWriter:
         self.count = 0
 
     def write(self, tokens: np.ndarray) -> None:
-        arr = np.asarray(tokens, dtype=self.dtype)
-        self._out.write(arr.tobytes())
-        self.count += int(arr.size)
+        """Append `tokens` (any integer array, a memmap slice included), converted a
+        few million at a time so that a long slice is never copied whole."""
+        n = len(tokens)
+        for i in range(0, n, _WRITE_TOKENS):
+            piece = np.ascontiguousarray(tokens[i : i + _WRITE_TOKENS], dtype=self.dtype)
+            self._out.write(piece.data.cast("B"))
+        self.count += n
 
     def commit(self) -> None:
         self._out.commit()

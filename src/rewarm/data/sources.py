@@ -41,10 +41,19 @@ _GLOB_CHARS = set("*?[")
 _DATASET_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SourceFile:
     path: Path
     kind: str  # text | jsonl | parquet | datasets | pydoc-topics | docstrings
+    start: int = 0
+    """A part of the file only (`rewarm.data.parts`): for .jsonl the lines that start at
+    byte offsets [start, stop), for .parquet the row groups [start, stop)."""
+    stop: int = -1
+    """-1: to the end. A part's record leaves `size` and `sha256` to the whole file's."""
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.stop < 0
 
 
 @dataclass
@@ -173,10 +182,54 @@ def _read_builtin(f: SourceFile, rec: FileRecord) -> Iterator[str]:
     yield "\n\n".join(docs)
 
 
+def _jsonl_range(f: SourceFile) -> tuple[bytes, int]:
+    """The bytes of the lines of `f` that start in [start, stop), and the offset of the
+    first of them."""
+    with f.path.open("rb") as fh:
+        if f.start > 0:
+            fh.seek(f.start - 1)
+            if fh.read(1) != b"\n":
+                fh.readline()  # mid-line: that line belongs to the previous part
+        first = fh.tell()
+        if 0 <= f.stop <= first:
+            return b"", first
+        data = fh.read(-1 if f.stop < 0 else f.stop - first)
+        if data and not data.endswith(b"\n"):
+            data += fh.readline()  # the last line started before `stop`
+    return data, first
+
+
+def _line_of(path: Path, offset: int) -> int:
+    """1-based number of the line starting at byte `offset` (read only for a message)."""
+    with path.open("rb") as fh:
+        return 1 + fh.read(offset).count(b"\n")
+
+
+def _jsonl_lines(f: SourceFile, rec: FileRecord) -> Iterator[tuple[bytes, int]]:
+    """(line, byte offset) of `f`'s lines; a whole file is streamed in 8 MiB blocks and
+    hashed on the way (its `size` and `sha256` are set once it has been read to the end)."""
+    if not f.whole:
+        data, offset = _jsonl_range(f)
+        for raw in data.split(b"\n"):
+            yield raw, offset
+            offset += len(raw) + 1
+        return
+    digest, size, offset, rest = hashlib.sha256(), 0, 0, b""
+    with f.path.open("rb") as fh:
+        while block := fh.read(1 << 23):
+            digest.update(block)
+            size += len(block)
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            for raw in lines:
+                yield raw, offset
+                offset += len(raw) + 1
+    yield rest, offset
+    rec.size, rec.sha256 = size, digest.hexdigest()
+
+
 def _read_jsonl(f: SourceFile, rec: FileRecord, field: str) -> Iterator[str]:
-    data = f.path.read_bytes()
-    rec.size, rec.sha256 = len(data), hashlib.sha256(data).hexdigest()
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+    for raw, start in _jsonl_lines(f, rec):
         if not raw.strip():
             continue
         line, bad = decode(raw)
@@ -184,14 +237,17 @@ def _read_jsonl(f: SourceFile, rec: FileRecord, field: str) -> Iterator[str]:
         try:
             obj = json.loads(line)
         except ValueError:
+            lineno = _line_of(f.path, start)
             raise UserError(f"{f.path}:{lineno}: not a valid JSON line") from None
         if not isinstance(obj, dict) or field not in obj:
+            lineno = _line_of(f.path, start)
             raise UserError(f"{f.path}:{lineno}: record has no field {field!r}")
         value = obj[field]
         if value is None:
             rec.missing_field += 1
             continue
         if not isinstance(value, str):
+            lineno = _line_of(f.path, start)
             raise UserError(f"{f.path}:{lineno}: field {field!r} is not a string")
         yield value
 
@@ -220,15 +276,17 @@ def _optional(module: str, path: Path) -> ModuleType:
 def _read_parquet(f: SourceFile, rec: FileRecord, field: str) -> Iterator[str]:
     pq = _optional("pyarrow.parquet", f.path)
 
-    data = f.path.read_bytes()
-    rec.size, rec.sha256 = len(data), hashlib.sha256(data).hexdigest()
+    if f.whole:
+        data = f.path.read_bytes()
+        rec.size, rec.sha256 = len(data), hashlib.sha256(data).hexdigest()
     try:
         pf = pq.ParquetFile(str(f.path))
     except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ...
         raise UserError(f"{f.path}: not a readable parquet file ({err})") from None
     if field not in pf.schema_arrow.names:
         raise UserError(f"{f.path}: no column {field!r} (columns: {pf.schema_arrow.names})")
-    for i in range(pf.num_row_groups):
+    stop = pf.num_row_groups if f.stop < 0 else min(f.stop, pf.num_row_groups)
+    for i in range(f.start, stop):
         try:
             values = pf.read_row_group(i, columns=[field]).column(field).to_pylist()
         except Exception as err:

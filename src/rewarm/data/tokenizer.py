@@ -1,8 +1,10 @@
 """Tokenizers: `byte`, `bpe` (trained locally) and `hf:PATH` (a local model directory).
 
 All three share one interface: `encode(str) -> list[int]`, `encode_batch(texts)`,
-`decode(ids) -> str`, `vocab_size`, `eos_id`, `identity() -> dict`, `save(dir)` and
-`to_hf()` (a `transformers.PreTrainedTokenizerFast`, used by `rewarm export`).
+`decode(ids) -> str`, `vocab_size`, `eos_id`, `identity() -> dict`, `vocab()` (token
+-> id), `save(dir)` and `to_hf()` (a `transformers.PreTrainedTokenizerFast`, used by
+`rewarm export`). `extends(new, old)` says whether one tokenizer keeps every id of
+another (vocabulary extension, token datasets made with a declared tokenizer).
 The identity is recorded in every shard manifest: shards made with another
 tokenizer are never read.
 
@@ -61,6 +63,13 @@ class ByteTokenizer:
 
     def identity(self) -> dict[str, Any]:
         return {"kind": "byte", "vocab_size": self.vocab_size, "eos_id": self.eos_id}
+
+    def vocab(self) -> dict[str, int]:
+        return dict(self._backend().get_vocab(with_added_tokens=True))
+
+    def portable(self) -> tuple[Any, ...]:
+        """What `from_portable` rebuilds an encoder from in another process."""
+        return ("byte",)
 
     def _backend(self) -> RustTokenizer:
         """A `tokenizers.Tokenizer` with the same ids: byte-level BPE without merges."""
@@ -144,6 +153,13 @@ class BackendTokenizer:
             "sha256": _sha256(self.backend.to_str().encode()),
         }
 
+    def vocab(self) -> dict[str, int]:
+        return dict(self.backend.get_vocab(with_added_tokens=True))
+
+    def portable(self) -> tuple[Any, ...]:
+        """What `from_portable` rebuilds an encoder from in another process."""
+        return ("backend", self.backend.to_str(), self.kind, self.eos_id)
+
     def to_hf(self) -> PreTrainedTokenizerBase:
         return self._hf if self._hf is not None else _fast(self.backend)
 
@@ -152,6 +168,33 @@ class BackendTokenizer:
 
 
 Tokenizer = ByteTokenizer | BackendTokenizer
+
+
+def from_portable(spec: tuple[Any, ...]) -> Tokenizer:
+    """An encoder with the ids of the tokenizer whose `portable()` gave `spec` (the
+    serialised backend: cheap to send to a worker process, no `transformers` import)."""
+    if spec[0] == "byte":
+        return ByteTokenizer()
+    from tokenizers import Tokenizer as RustTokenizer
+
+    _, text, kind, eos = spec
+    return BackendTokenizer(RustTokenizer.from_str(text), kind, eos_id=eos)
+
+
+def extends(new: Tokenizer, old: Tokenizer) -> str | None:
+    """None when `new` gives every token of `old` the same id (equal, or `old` plus added
+    tokens), else one line naming the first token that differs."""
+    if new.identity() == old.identity():
+        return None
+    if new.eos_id != old.eos_id:
+        return f"the end-of-document id is {old.eos_id} there but {new.eos_id} here"
+    have = new.vocab()
+    for token, i in sorted(old.vocab().items(), key=lambda kv: kv[1]):
+        j = have.get(token)
+        if j != i:
+            where = "missing" if j is None else f"id {j}"
+            return f"token {token!r} is id {i} there but {where} here"
+    return None
 
 
 def train_bpe(texts: Iterator[str], vocab_size: int) -> BackendTokenizer:
@@ -184,26 +227,27 @@ def load_bpe(directory: Path) -> BackendTokenizer:
     return BackendTokenizer(tok, "bpe", eos_id=eos)
 
 
-def load_hf(path: str) -> BackendTokenizer:
-    """A local Hugging Face tokenizer directory (never the network)."""
+def load_hf(path: str, where: str = "tokenizer.kind") -> BackendTokenizer:
+    """A local Hugging Face tokenizer directory (never the network); `where` names the
+    config key in messages."""
     from transformers import AutoTokenizer
 
     directory = Path(path)
     if not directory.is_dir():
-        raise UserError(f"tokenizer.kind: hf:{path}: not a directory")
+        raise UserError(f"{where}: hf:{path}: not a directory")
     try:
         # Only the fast tokenizer's tokenizer.json is used: never run a directory's code.
         hf = AutoTokenizer.from_pretrained(
             str(directory), local_files_only=True, trust_remote_code=False
         )
     except Exception as err:  # transformers raises many types for a bad directory
-        raise UserError(f"tokenizer.kind: hf:{path}: cannot load tokenizer: {err}") from None
+        raise UserError(f"{where}: hf:{path}: cannot load tokenizer: {err}") from None
     backend = getattr(hf, "backend_tokenizer", None)
     if backend is None:
-        raise UserError(f"tokenizer.kind: hf:{path}: needs a fast tokenizer (tokenizer.json)")
+        raise UserError(f"{where}: hf:{path}: needs a fast tokenizer (tokenizer.json)")
     eos = hf.eos_token_id
     if eos is None:
-        raise UserError(f"tokenizer.kind: hf:{path}: the tokenizer has no eos token")
+        raise UserError(f"{where}: hf:{path}: the tokenizer has no eos token")
     tok = BackendTokenizer(backend, "hf", eos_id=int(eos), hf=hf)
     # The identity hashes the serialised backend, plus the path for the reader.
     tok.path = str(directory.resolve())
@@ -220,6 +264,13 @@ def tokenizer_meta_matches(directory: Path, meta: dict[str, Any]) -> bool:
 
 def bpe_dir(cfg: Config) -> Path:
     return Path(cfg.data_dir) / "tokenizer"
+
+
+def load_declared(spec: str, where: str) -> Tokenizer:
+    """A domain's declared tokenizer (`domains.NAME.tokenizer`): "byte" or "hf:PATH"."""
+    if spec == "byte":
+        return ByteTokenizer()
+    return load_hf(spec[3:], where)
 
 
 def load_tokenizer(cfg: Config) -> Tokenizer:

@@ -34,6 +34,10 @@ from rewarm.demo.table import ArmResult
 
 Z = 2.0
 """Standard errors a mean paired difference must exceed to decide a claim."""
+RETRAIN_BOUND = 0.75
+"""The models learn: retrain's final bits per byte / the unigram's, on both corpora."""
+CONTINUAL_BOUND = 0.8
+"""... and every continual arm's, on the corpus it trained last."""
 HOLDS, FAILS, NOISE, UNKNOWN = "holds", "does not hold", "within noise", "noise unknown"
 
 
@@ -106,6 +110,26 @@ def demo_claims(old: str, new: str) -> list[Claim]:
                     field=field,
                 )
             )
+    for name, field in ((old, "old_vs_unigram"), (new, "new_vs_unigram")):
+        out.append(
+            Claim(
+                text=f"retrain ends below 0.75 x the unigram on {name}",
+                arm="retrain",
+                field=field,
+                bound=RETRAIN_BOUND,
+                unit="x unigram",
+            )
+        )
+    for arm in ("naive", "rewarm", "rewarm+replay", "infinite+replay"):
+        out.append(
+            Claim(
+                text=f"{arm} ends below 0.8 x the unigram on {new}",
+                arm=arm,
+                field="new_vs_unigram",
+                bound=CONTINUAL_BOUND,
+                unit="x unigram",
+            )
+        )
     for name, field in ((old, "old_bpb"), (new, "new_bpb")):
         out.append(
             Claim(
@@ -160,7 +184,10 @@ def _evidence(f: Finding) -> str:
     c = f.claim
     if c.versus is None:
         value = f.diff + (c.bound or 0.0)
-        return f"{c.arm}: {value:.3f} {c.unit} (bound {c.bound:g}; set by the config)"
+        if c.exact:
+            return f"{c.arm}: {value:.3f} {c.unit} (bound {c.bound:g}; set by the config)"
+        spread = "" if f.se is None else f" ± {f.se:.3f}"
+        return f"{c.arm}: {value:.3f}{spread} {c.unit} (bound {c.bound:g})"
     other = c.versus if c.factor == 1.0 else f"{c.factor:g} x {c.versus}"
     spread = "" if f.se is None else f" ± {f.se:.3f}"
     return f"{c.arm} - {other} = {f.diff:+.3f}{spread} {c.unit}"

@@ -39,6 +39,8 @@ class DemoOutcome:
     results_path: Path
     seconds: dict[int, dict[str, float]]
     plans: list[runner.ArmPlan]
+    task_table: str = ""
+    """With `tasks`: accuracy per built-in task and the docs tasks' forgetting."""
 
 
 def layout(out_dir: Path, seed: int, n_seeds: int) -> Layout:
@@ -66,13 +68,19 @@ def unigram_references(
 
 
 def plan_all(
-    out_dir: Path, settings: DemoSettings, arms: Sequence[str], seed_list: Sequence[int]
+    out_dir: Path,
+    settings: DemoSettings,
+    arms: Sequence[str],
+    seed_list: Sequence[int],
+    *,
+    tasks: bool = False,
 ) -> list[runner.ArmPlan]:
     """Every seed's arm plans, seed by seed (all configs checked before any training)."""
+    where = {s: layout(out_dir, s, len(seed_list)) for s in seed_list}
     return [
         plan
         for s in seed_list
-        for plan in runner.plan_arms(arms, settings, layout(out_dir, s, len(seed_list)), s)
+        for plan in runner.plan_arms(arms, settings, where[s], s, tasks=tasks)
     ]
 
 
@@ -84,9 +92,11 @@ def run_demo(
     seed_list: Sequence[int] = (0,),
     progress: bool = True,
     on_arm: Callable[[int, runner.ArmPlan, int, float], None] | None = None,
+    tasks: bool = False,
 ) -> DemoOutcome:
-    """Train (or resume) the chosen arms for every seed, then tabulate and report."""
-    plans = plan_all(out_dir, settings, arms, seed_list)
+    """Train (or resume) the chosen arms for every seed, then tabulate and report.
+    With `tasks`, the arms evaluate the built-in tasks too (`rewarm.demo.tasks`)."""
+    plans = plan_all(out_dir, settings, arms, seed_list, tasks=tasks)
     seconds: dict[int, dict[str, float]] = {}
     done = 0
     for s in seed_list:
@@ -113,6 +123,16 @@ def run_demo(
     else:
         rows = seeds.aggregate_cells(results)
     text = table.format_table([table.unigram_cells(unigram, old, new), *rows], old, new)
+    task_text = ""
+    if tasks:
+        from rewarm.demo.tasks import format_task_table, task_results
+
+        task_rows = []
+        for s in seed_list:
+            dirs = {p.arm: p.cfg.run_dir for p in plans if p.seed == s}
+            label = f" (seed {s})" if len(seed_list) > 1 else ""
+            task_rows += task_results(dirs, old, new, label=label)
+        task_text = format_task_table(task_rows, old, new)
     findings = claims.evaluate(claims.demo_claims(old, new), results)
     what_holds = claims.format_findings(findings, len(seed_list))
     meta = {
@@ -134,6 +154,7 @@ def run_demo(
             {"claim": f.claim.text, "verdict": f.verdict, "n": f.n, "diff": f.diff, "se": f.se}
             for f in findings
         ],
+        **({"task_table": task_text} if tasks else {}),
     }
     results_path = out_dir / RESULTS
     table.write_results(results_path, results, meta)
@@ -147,6 +168,7 @@ def run_demo(
         results_path=results_path,
         seconds=seconds,
         plans=plans,
+        task_table=task_text,
     )
 
 

@@ -63,9 +63,10 @@ def check_arms(arms: Sequence[str]) -> list[str]:
 
 
 def plan_arms(
-    arms: Sequence[str], settings: DemoSettings, where: Layout, seed: int
+    arms: Sequence[str], settings: DemoSettings, where: Layout, seed: int, *, tasks: bool = False
 ) -> list[ArmPlan]:
-    """Configs in the canonical arm order; the first branching arm hosts stage 1."""
+    """Configs in the canonical arm order; the first branching arm hosts stage 1. With
+    `tasks`, every arm also evaluates the built-in tasks (`rewarm.demo.tasks`)."""
     chosen = check_arms(arms)
     host = next((a for a in chosen if a in BRANCHING), None)
     size = settings.size
@@ -74,6 +75,10 @@ def plan_arms(
         branch = host if arm in BRANCHING and arm != host else None
         build = mitigation_arms.arm_config if arm in mitigation_arms.ARMS else arms_mod.arm_config
         raw = build(arm, where, seed, size, old=settings.old, new=settings.new, branch_of=branch)
+        if tasks:
+            from rewarm.demo.tasks import with_tasks
+
+            raw = with_tasks(raw, settings)
         cfg = runconfig.from_dict(raw, source=f"demo arm {arm}")
         tokens = sum(st.tokens for st in cfg.stages) - (size.stage1_tokens if branch else 0)
         plans.append(ArmPlan(arm=arm, seed=seed, cfg=cfg, branch_of=branch, tokens=tokens))

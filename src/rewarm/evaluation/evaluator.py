@@ -7,7 +7,9 @@ loss is the mean next-token cross-entropy in nats over all predicted tokens;
 bits per byte = loss / ln 2 / bytes_per_token of the held-out split, which
 compares runs with different tokenizers (SCIENCE.md section 4).
 
-Evaluation runs under `torch.inference_mode` in large batches; under
+With `train.document_mask`, each window is evaluated with the same document masking
+as training (`rewarm.model.packing`). Evaluation runs under `torch.inference_mode`
+in large batches; under
 `torchrun` each rank evaluates a slice of the windows and the sums are
 all-reduced, so every rank returns the same numbers.
 """
@@ -27,6 +29,8 @@ from rewarm.config import Config
 from rewarm.config.derived import micro_batch_rows
 from rewarm.data.shards import DomainData
 from rewarm.errors import UserError
+from rewarm.model import precision as precision_mod
+from rewarm.model.packing import document_positions
 
 Autocast = Callable[[], contextlib.AbstractContextManager]
 
@@ -77,8 +81,10 @@ class Evaluator:
         world_size: int = 1,
         all_reduce_sum: Callable[[torch.Tensor], None] = lambda t: None,
         inference_mode: bool = True,
+        document_eos: int | None = None,
     ) -> None:
         self.inference_mode = inference_mode
+        self.document_eos = document_eos
         self.batch_rows = max(1, batch_rows)
         self.device = device
         self.autocast = autocast
@@ -109,7 +115,7 @@ class Evaluator:
                 for chunk in windows.split(self.batch_rows):
                     x = chunk.to(self.device, non_blocking=True)
                     with self.autocast():
-                        logits = model(input_ids=x[:, :-1]).logits
+                        logits = self._logits(model, x[:, :-1])
                     nats = F.cross_entropy(
                         logits.flatten(0, 1).float(), x[:, 1:].flatten(), reduction="sum"
                     )
@@ -124,13 +130,31 @@ class Evaluator:
             model.train(was_training)
         return out
 
+    def _logits(self, model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        if self.document_eos is None:
+            return model(input_ids=inputs).logits
+        positions = document_positions(inputs, self.document_eos)
+        return model(input_ids=inputs, position_ids=positions).logits
+
+
+def document_eos(cfg: Config, domains: Mapping[str, DomainData]) -> int | None:
+    """The end-of-document id when `train.document_mask` is on (from the manifests,
+    which all name the run's tokenizer), else None."""
+    if not cfg.train.document_mask:
+        return None
+    ids = {int(d.manifest["eos_id"]) for d in domains.values() if "eos_id" in d.manifest}
+    if len(ids) != 1:
+        raise UserError(
+            f"{cfg.source}: train.document_mask needs one end-of-document id across the "
+            f"domains' manifests, found {sorted(ids)}; run `rewarm prepare --force`"
+        )
+    return ids.pop()
+
 
 def device_autocast(device: torch.device) -> Autocast:
-    """The precision training and evaluation run in: bf16 autocast on CUDA (fp32 master
-    weights), plain fp32 elsewhere."""
-    if device.type == "cuda":
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext
+    """The precision of `train.precision = "auto"` on `device` (`rewarm.model.precision`):
+    bf16 autocast on a CUDA device with bf16 (fp32 master weights), plain fp32 elsewhere."""
+    return precision_mod.autocast(precision_mod.resolve("auto", device), device)
 
 
 def build_evaluator(
@@ -143,21 +167,29 @@ def build_evaluator(
     world_size: int = 1,
     all_reduce_sum: Callable[[torch.Tensor], None] = lambda t: None,
     inference_mode: bool = True,
+    precision: str | None = None,
 ) -> Evaluator:
     """The evaluator of a run: `eval.tokens_per_domain` fixed windows of each domain's
     held-out split (all, or `names`), in batches of twice the training micro-batch
-    (`rewarm.config.derived.micro_batch_rows`) on `device` in its training precision.
+    (`rewarm.config.derived.micro_batch_rows`) on `device` in the training precision
+    (`precision` as resolved by the caller, else `train.precision` resolved here).
+    With the training's document masking (`train.document_mask`).
     The trainer and `rewarm eval` both build it here, so their numbers agree."""
     chosen = list(domains) if names is None else list(names)
+    if precision is None:
+        precision = precision_mod.resolve(
+            cfg.train.precision, device, f"{cfg.source}: train.precision"
+        )
     return Evaluator(
         {n: (domains[n].heldout, domains[n].bytes_per_token_heldout) for n in chosen},
         tokens_per_domain=cfg.eval.tokens_per_domain,
         seq_len=cfg.train.seq_len,
         batch_rows=2 * micro_batch_rows(cfg.train, world_size),
         device=device,
-        autocast=device_autocast(device),
+        autocast=precision_mod.autocast(precision, device),
         rank=rank,
         world_size=world_size,
         all_reduce_sum=all_reduce_sum,
         inference_mode=inference_mode,
+        document_eos=document_eos(cfg, domains),
     )

@@ -40,6 +40,7 @@ from rewarm.laws.curves import Curve
 from rewarm.laws.goodness import fit_metrics
 from rewarm.laws.mpl import MPLaw
 from rewarm.laws.staged import START, adam_refine, instant_drop_fit
+from rewarm.laws.threads import single_thread
 from rewarm.laws.tissue import TissueLaw
 
 HUBER_DELTA = 1e-3
@@ -200,13 +201,18 @@ def fit(
     delta: float = HUBER_DELTA,
     fixed: dict[str, float] | None = None,
     method: str | None = None,
+    adam_steps: int = 200,
+    weight_decay: float | None = None,
 ) -> FitResult:
     """Fit `law` to `curves`; see the module docstring for the procedure.
 
     `method`: "lbfgs" (grid of starts + L-BFGS-B, the default for Tissue),
     "staged" (MPL only, the default there: the paper's two-stage fit, `laws.staged`;
-    `starts` and `max_iter` do not apply) or "paper" (staged, as literally as the
-    released code: needs `MPLaw(warmup_ld=True)`, adds AdamW weight decay 0.01).
+    `starts` and `max_iter` do not apply; `adam_steps` bounds its refinement and
+    `weight_decay` is its AdamW decay, default 0) or "paper" (staged, as literally as
+    the released code: needs `MPLaw(warmup_ld=True)`, weight decay 0.01).
+    `laws.select` chooses the staged fit's settings by validation on the curves (what
+    `rewarm fit` does by default).
     """
     method = method or ("staged" if isinstance(law, MPLaw) else "lbfgs")
     if method not in ("lbfgs", "staged", "paper"):
@@ -218,15 +224,13 @@ def fit(
     if not curves:
         raise UserError("no curves to fit")
     # The tensors are small: one thread is faster than two fighting over a busy CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         if method != "lbfgs":
             assert isinstance(law, MPLaw)
-            return _fit_staged(curves, law, delta, fixed, method)
+            if weight_decay is None:
+                weight_decay = 0.01 if method == "paper" else 0.0
+            return _fit_staged(curves, law, delta, fixed, method, adam_steps, weight_decay)
         return _fit(curves, law, starts, max_iter, delta, fixed)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(
@@ -285,7 +289,13 @@ def _fit(
 
 
 def _fit_staged(
-    curves: list[Curve], law: MPLaw, delta: float, fixed: dict[str, float] | None, method: str
+    curves: list[Curve],
+    law: MPLaw,
+    delta: float,
+    fixed: dict[str, float] | None,
+    method: str,
+    adam_steps: int = 200,
+    weight_decay: float = 0.0,
 ) -> FitResult:
     t0 = time.perf_counter()
     fixed = dict(fixed or {})
@@ -305,12 +315,17 @@ def _fit_staged(
         lambda p: prob.objective({**p, **const}),
         free,
         {k: bounds[k] for k in free},
-        weight_decay=0.01 if method == "paper" else 0.0,
+        steps=adam_steps,
+        weight_decay=weight_decay,
     )
     params = {p.name: {**params, **fixed}[p.name] for p in law.params}
     seconds = time.perf_counter() - t0
     metrics = evaluate_curves(law, params, curves)
     options: dict[str, Any] = {"huber_delta": delta, "method": method}
+    if adam_steps != 200:
+        options["adam_steps"] = adam_steps
+    if weight_decay != (0.01 if method == "paper" else 0.0):
+        options["weight_decay"] = weight_decay
     if law.warmup_ld:
         options["warmup_ld"] = True
     return FitResult(

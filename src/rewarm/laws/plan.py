@@ -23,6 +23,7 @@ import torch
 
 from rewarm.laws import areas
 from rewarm.laws.base import Design, Law
+from rewarm.laws.threads import single_thread
 
 
 @dataclass
@@ -84,9 +85,7 @@ def optimize_schedule(
 ) -> np.ndarray:
     """The per-step LR (steps 0..total) of a non-increasing post-warmup schedule that
     minimises the law's final loss. Warmup is linear from 0 to `peak`."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         n = total - warmup
         pos = np.linspace(0.0, n, knots + 1)
         # per-step interpolation weights from the knot values
@@ -119,5 +118,3 @@ def optimize_schedule(
             opt.step()
         with torch.no_grad():
             return schedule().numpy()
-    finally:
-        torch.set_num_threads(threads)

@@ -48,14 +48,18 @@ def plot_curves(
     path: str | Path,
     series: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
     title: str,
+    bands: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> None:
-    """`series`: (label, steps, lr per step, predicted loss): loss on top, LR below."""
+    """`series`: (label, steps, lr per step, predicted loss): loss on top, LR below;
+    `bands`: per series, the prediction interval (low, high) drawn as a shaded band."""
     fig, (ax, axl) = plotting.subplots(
         2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
     )
     for i, (label, st, lr, loss) in enumerate(series):
         color = f"C{i % 10}"
         ax.plot(st, loss, lw=1.2, color=color, label=label)
+        if bands is not None:
+            ax.fill_between(st, bands[i][0], bands[i][1], color=color, alpha=0.15, lw=0)
         axl.plot(np.arange(lr.size), lr, lw=1, color=color)
     ax.set_ylabel("predicted loss")
     ax.set_title(title)

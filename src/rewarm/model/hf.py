@@ -10,7 +10,9 @@ rewarm checkpoint's weights.
   the new run starts its own stage 0 at position 0 (branching arms from a shared
   stage-1 checkpoint).
 
-Every model uses `attn_implementation="sdpa"` and fp32 master weights.
+Every model uses `attn_implementation="sdpa"` and fp32 master weights. A tokenizer
+with more ids than the model has embeddings is refused, unless `model.extend_vocab`
+grows the model to fit (`rewarm.model.vocab`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import torch
 
 from rewarm import checkpoint
 from rewarm.config import Config
+from rewarm.data.tokenizer import Tokenizer
 from rewarm.errors import UserError
+from rewarm.model import vocab
 from rewarm.model.presets import preset_config
 
 if TYPE_CHECKING:  # transformers is imported when a model is built, not on import
@@ -64,8 +68,11 @@ def check_init(cfg: Config) -> None:
         resolve_checkpoint_dir(init[len("checkpoint:") :], where)
 
 
-def build_model(cfg: Config, vocab_size: int, eos_id: int | None = None) -> PreTrainedModel:
-    """The model of `cfg.model`, on the CPU in fp32, in train mode."""
+def build_model(
+    cfg: Config, vocab_size: int, eos_id: int | None = None, tokenizer: Tokenizer | None = None
+) -> PreTrainedModel:
+    """The model of `cfg.model`, on the CPU in fp32, in train mode; grown to the
+    tokenizer's ids under `model.extend_vocab` (`tokenizer` is then required)."""
     from transformers import AutoModelForCausalLM
 
     init = cfg.model.init
@@ -80,14 +87,18 @@ def build_model(cfg: Config, vocab_size: int, eos_id: int | None = None) -> PreT
             where=f"{cfg.source}: model",
         )
         model = AutoModelForCausalLM.from_config(mcfg, attn_implementation="sdpa")
+        source = None
     elif init.startswith("hf:"):
-        model = load_hf_dir(init[3:], cfg.model.trust_remote_code, where)
+        source = Path(init[3:])
+        model = load_hf_dir(source, cfg.model.trust_remote_code, where)
     else:
-        model = load_checkpoint_model(
-            resolve_checkpoint_dir(init[len("checkpoint:") :], where),
-            cfg.model.trust_remote_code,
-            where,
-        )
+        source = resolve_checkpoint_dir(init[len("checkpoint:") :], where)
+        model = load_checkpoint_model(source, cfg.model.trust_remote_code, where)
+    if cfg.model.extend_vocab and source is not None and vocab.rows(model) < vocab_size:
+        if tokenizer is None:
+            raise ValueError("build_model: model.extend_vocab needs the tokenizer")
+        own = vocab.own_tokenizer(source, where)
+        vocab.extend(model, tokenizer, own, f"{cfg.source}: tokenizer.kind")
     check_vocab(model, vocab_size, where)
     model.to(torch.float32)
     model.config.use_cache = False
@@ -117,7 +128,8 @@ def load_hf_dir(path: str | Path, trust_remote_code: bool, where: str) -> PreTra
 def load_checkpoint_model(
     path: Path, trust_remote_code: bool = False, where: str = "checkpoint"
 ) -> PreTrainedModel:
-    """The model stored in a rewarm checkpoint directory (config.json + model.safetensors)."""
+    """The model stored in a rewarm checkpoint directory: config.json and the weights of
+    `model.safetensors` or, for a sharded checkpoint, of `dcp/` (read whole, on the CPU)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     try:
@@ -127,7 +139,12 @@ def load_checkpoint_model(
     model = AutoModelForCausalLM.from_config(
         mcfg, attn_implementation="sdpa", trust_remote_code=trust_remote_code
     )
-    checkpoint.assign_weights(model, checkpoint.load_weights(path), f"{where}: {path}")
+    if checkpoint.is_sharded(path):
+        from rewarm import sharded_checkpoint
+
+        sharded_checkpoint.load_model_weights(path, model, f"{where}: {path}")
+    else:
+        checkpoint.assign_weights(model, checkpoint.load_weights(path), f"{where}: {path}")
     return model
 
 
@@ -137,5 +154,6 @@ def check_vocab(model: torch.nn.Module, vocab_size: int, where: str) -> None:
     if rows < vocab_size:
         raise UserError(
             f"{where}: the model has {rows} token embeddings but the tokenizer has "
-            f'{vocab_size} ids; use the model\'s own tokenizer (tokenizer.kind = "hf:PATH")'
+            f'{vocab_size} ids; use the model\'s own tokenizer (tokenizer.kind = "hf:PATH"), '
+            "or, for a tokenizer that extends it with added tokens, set model.extend_vocab = true"
         )

@@ -9,7 +9,8 @@ are without embeddings (input embedding; the untied LM head is included):
 | llama-tiny    | 128     | 4      | 4     | 384  | ~0.9M  (tests)       |
 | llama-small   | 256     | 4      | 4     | 1024 | ~4.2M  (demo, CPU)   |
 | llama-medium  | 384     | 8      | 6     | 1536 | ~19M                 |
-| llama-base    | 768     | 12     | 12    | 2048 | ~85M                 |
+| llama-base    | 768     | 12     | 12    | 2048 | ~85M   (GPT-3 Small)  |
+| llama-350m    | 1024    | 24     | 16    | 2816 | ~309M  (GPU)         |
 
 `llama-small` uses few, wide layers with 64-dimensional heads: on a CPU the
 per-layer overhead dominates at this size, so 4 x 256 trains faster per
@@ -38,6 +39,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     "llama-base": dict(
         hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=2048
+    ),
+    # GPT-3 Medium's shape (Brown et al. 2020) with Llama's SwiGLU width (8/3 d, rounded).
+    "llama-350m": dict(
+        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=2816
     ),
 }
 

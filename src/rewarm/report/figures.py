@@ -5,7 +5,8 @@ for the study or once per run, and the function that draws it. `all_figures`
 draws and saves all of them; `summary.md` lists them in registry order and
 `report.html` places them by id (`rewarm.report.html`), so a new figure is one
 entry here. Consecutive per-run kinds are drawn run by run: the order is `lr`,
-then each run's `loss`, `gap`, `matrix`, then `compute`.
+then each run's `loss`, `gap`, `matrix`, `tasks` (runs with task records), then
+`compute`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 from rewarm import plotting
 from rewarm.report import drawing
 from rewarm.report.summary import RunSummary, Study
+from rewarm.report.task_plots import task_figure
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +49,9 @@ FIGURES: dict[str, StudyFigure | RunFigure] = {
     "matrix": RunFigure(
         caption="{run}: stage-by-domain loss matrix",
         draw=lambda run, _colors: drawing.matrix_figure(run),
+    ),
+    "tasks": RunFigure(
+        caption="{run}: task metrics over training (lm-evaluation-harness)", draw=task_figure
     ),
     "compute": StudyFigure(caption="Final loss vs compute", draw=drawing.compute_figure),
 }

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from rewarm import __version__
 from rewarm.report import tables as tb
+from rewarm.report import task_tables
 from rewarm.report.figures import SavedFigure
 from rewarm.report.summary import Study
 
@@ -49,6 +50,7 @@ figcaption { color:var(--muted); font-size:12.5px; margin-top:6px; }
 SUMMARY_FIGURES = ("compute", "lr")
 RUN_FIGURES_FIRST = ("loss", "gap")
 RUN_FIGURES_AFTER_MATRIX = ("matrix",)
+RUN_FIGURES_WITH_TASKS = ("tasks",)
 
 
 def _figure(fig: SavedFigure) -> str:
@@ -84,7 +86,12 @@ def _figures(
 def render(st: Study, figures: list[SavedFigure]) -> str:
     """The whole page as a string; `figures` as returned by `figures.all_figures`."""
     by_id = {(f.id, f.run): f for f in figures}
-    placed = {*SUMMARY_FIGURES, *RUN_FIGURES_FIRST, *RUN_FIGURES_AFTER_MATRIX}
+    placed = {
+        *SUMMARY_FIGURES,
+        *RUN_FIGURES_FIRST,
+        *RUN_FIGURES_AFTER_MATRIX,
+        *RUN_FIGURES_WITH_TASKS,
+    }
     others = tuple(dict.fromkeys(f.id for f in figures if f.id not in placed))
     names = ", ".join(r.name for r in st.runs)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -99,8 +106,11 @@ def render(st: Study, figures: list[SavedFigure]) -> str:
         tb.to_html(tb.overview(st)),
     ]
     comp = tb.comparison_table(st)
+    task_comp = task_tables.comparison_table(st)
     if comp is not None:
         parts.append(tb.to_html(comp))
+        if task_comp is not None:
+            parts.append(tb.to_html(task_comp))
     elif len(st.runs) > 1:
         parts.append(
             "<p class='key'>No re-training baseline among these runs (name one with --baseline).</p>"
@@ -116,7 +126,12 @@ def render(st: Study, figures: list[SavedFigure]) -> str:
         parts.append(tb.to_html(tb.domain_table(r)))
         if r.gaps:
             parts.append(tb.to_html(tb.gap_table(r)))
+        parts += _figures(by_id, RUN_FIGURES_WITH_TASKS, r.name)
+        parts += [tb.to_html(t) for t in task_tables.run_tables(r)]
         parts.append(tb.to_html(tb.compute_table(r)))
+        rep = tb.repetition_table(r)
+        if rep is not None:
+            parts.append(tb.to_html(rep))
         parts += _figures(by_id, others, r.name)
         parts.append("</section>")
     parts.append(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rewarm.continual import metrics as m
+from rewarm.continual import task_metrics
 from rewarm.continual.compare import Comparison, RunView, compare, detect_baseline
 from rewarm.continual.timeline import Timeline, timeline_of
 from rewarm.runlog import RunLog
@@ -30,6 +31,8 @@ class RunSummary:
     wf: dict[int, dict[str, float]]
     compute: m.Compute
     eps: float
+    tasks: task_metrics.TaskSummary | None = None
+    """Task metrics (`task` records, lm-evaluation-harness), None when there are none."""
 
     @property
     def name(self) -> str:
@@ -79,6 +82,7 @@ def summarize(log: RunLog, eps: float = 0.01) -> RunSummary:
             eval_tokens_per_domain=_eval_tokens_per_domain(log),
         ),
         eps=eps,
+        tasks=task_metrics.summarize(log.tasks, tl.stages),
     )
 
 
@@ -89,6 +93,8 @@ class Study:
     runs: list[RunSummary]
     baseline: int | None
     comparisons: list[Comparison]
+    task_comparisons: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Run name -> task column -> g(run final) - g(baseline final) (> 0: run better)."""
 
 
 def study(logs: list[RunLog], baseline: str | None = None, eps: float = 0.01) -> Study:
@@ -99,4 +105,9 @@ def study(logs: list[RunLog], baseline: str | None = None, eps: float = 0.01) ->
     comps = (
         [] if b is None else [compare(v, views[b], views) for i, v in enumerate(views) if i != b]
     )
-    return Study(runs=runs, baseline=b, comparisons=comps)
+    task_comps: dict[str, dict[str, float]] = {}
+    base_tasks = None if b is None else runs[b].tasks
+    for i, r in enumerate(runs):
+        if base_tasks is not None and r.tasks is not None and i != b:
+            task_comps[r.name] = task_metrics.against(r.tasks.grid, base_tasks.grid)
+    return Study(runs=runs, baseline=b, comparisons=comps, task_comparisons=task_comps)

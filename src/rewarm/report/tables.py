@@ -91,6 +91,9 @@ def overview(st: Study) -> Table:
         notes=[
             "Losses in nats per token on held-out data; bpb = bits per byte. Lower is better.",
             "BWT < 0 and forgetting > 0 mean old domains got worse (docs/metrics.md).",
+            "WC-loss: De Lange et al. 2023's definition, the mean over every domain trained "
+            "so far of its current loss (current stage) or worst case since its stage "
+            "ended (old domains); docs/metrics.md also gives the stage-weighted variant.",
         ],
     )
 
@@ -231,6 +234,30 @@ def compute_table(r: RunSummary) -> Table:
     )
 
 
+def repetition_table(r: RunSummary) -> Table | None:
+    """Epochs of each domain's training tokens per stage (None for logs without them)."""
+    stages = r.timeline.stages
+    if not any(s.epochs_by_domain for s in stages):
+        return None
+    domains = list(dict.fromkeys(d for s in stages for d in s.epochs_by_domain))
+    rows = [
+        [f"{k + 1}. {s.name}", *[num(s.epochs_by_domain.get(d), 2) for d in domains]]
+        for k, s in enumerate(stages)
+    ]
+    totals = [sum(s.epochs_by_domain.get(d, 0.0) for s in stages) for d in domains]
+    rows.append(["run", *[num(t, 2) for t in totals]])
+    return Table(
+        title=f"{r.name}: repetition (epochs of each domain's training tokens)",
+        columns=["stage", *domains],
+        rows=rows,
+        notes=[
+            "Windows drawn from a domain in the stage (replay included) over its training "
+            "windows: 1.00 = every training token was a target once. Repeating a small "
+            "set many times hurts (Hernandez et al. 2022); domains.NAME.max_epochs caps it.",
+        ],
+    )
+
+
 def comparison_table(st: Study) -> Table | None:
     if st.baseline is None or not st.comparisons:
         return None
@@ -270,19 +297,6 @@ def comparison_table(st: Study) -> Table | None:
             "checkpoint / re-training compute; the shared stage 1 is counted once.",
         ],
     )
-
-
-def all_tables(st: Study) -> list[Table]:
-    out = [overview(st)]
-    comp = comparison_table(st)
-    if comp is not None:
-        out.append(comp)
-    for r in st.runs:
-        out += [matrix_table(r), domain_table(r)]
-        if r.gaps:
-            out.append(gap_table(r))
-        out.append(compute_table(r))
-    return out
 
 
 def to_markdown(t: Table) -> str:

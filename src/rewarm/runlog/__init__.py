@@ -1,8 +1,9 @@
 """The run log, `RUN/metrics.jsonl`: the one owner of that file's format.
 
 `records` defines a frozen record class per kind (`TrainRecord`, `EvalRecord`,
-`StageRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `Branched`,
-`NonFinite`, `RunEnd`) and how each becomes one JSON line and back; `writer` appends records
+`StageRecord`, `TaskRecord`, and per `run` event `RunStart`, `ScheduleChanged`, `Branched`,
+`WorldSizeChanged`, `NonFinite`, `RunEnd`) and how each becomes one JSON line and back;
+`writer` appends records
 (the trainer's `RunLogWriter`, `NullLog` on other ranks, `Sink`s such as the
 TensorBoard mirror); `reader` reads them (`read_run`, `read_records`, `head`).
 
@@ -25,7 +26,9 @@ from rewarm.runlog.records import (
     RunStart,
     ScheduleChanged,
     StageRecord,
+    TaskRecord,
     TrainRecord,
+    WorldSizeChanged,
     decode,
     encode,
 )
@@ -49,7 +52,9 @@ __all__ = [
     "ScheduleChanged",
     "Sink",
     "StageRecord",
+    "TaskRecord",
     "TrainRecord",
+    "WorldSizeChanged",
     "count_lines",
     "decode",
     "encode",

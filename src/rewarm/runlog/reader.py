@@ -21,6 +21,7 @@ from rewarm.runlog.records import (
     RunRecord,
     RunStart,
     StageRecord,
+    TaskRecord,
     TrainRecord,
     decode,
 )
@@ -41,6 +42,7 @@ class RunLog:
     """Evaluations of other weights (averages; docs/mitigations.md), by `weights` label."""
     trains: list[TrainRecord] = field(default_factory=list)
     stages: list[StageRecord] = field(default_factory=list)
+    tasks: list[TaskRecord] = field(default_factory=list)
     events: list[RunRecord] = field(default_factory=list)
     """The `run` records: start, resume, schedule_changed, nonfinite, end, ..."""
 
@@ -79,6 +81,8 @@ class RunLog:
             self.trains.append(record)
         elif isinstance(record, StageRecord):
             self.stages.append(record)
+        elif isinstance(record, TaskRecord):
+            self.tasks.append(record)
         else:
             self.events.append(record)
 

@@ -8,7 +8,7 @@ float field is written as the string "nan", "inf" or "-inf" (JSON has neither);
 
 Reading is strict about what the analyses need and lenient about the rest:
 
-- `train`, `eval` and `stage` records must carry their numbers (a missing `tokens`
+- `train`, `eval`, `stage` and `task` records must carry their numbers (a missing `tokens`
   or a non-numeric `loss` raises `UserError` naming the record's place);
 - every field of a `run` record except `event` may be missing (older trainers wrote
   fewer), and a `run` event this version does not know is kept as a `RunEvent`;
@@ -69,6 +69,10 @@ class TrainRecord:
     loss: float
     """Mean next-token cross-entropy (nats) over every token of the global batch."""
     grad_norm: float | None = None
+    """Global L2 norm of the gradient before clipping."""
+    grad_norm_l1: float | None = field(default=None, metadata=OMIT_NONE)
+    """Global L1 norm (sum of |g|) before clipping: the refined schedule's input for
+    Adam-type optimizers (Defazio et al. 2023)."""
     tokens_per_s: float | None = None
     """Tokens over the seconds spent drawing batches and stepping since the last record."""
     mfu: float | None = None
@@ -95,8 +99,37 @@ class EvalRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TaskRecord:
+    """One metric of one task (lm-evaluation-harness) at one training position.
+
+    Written at stage starts and ends, and every `eval.tasks_every_tokens` if asked
+    (docs/tasks.md); like `eval` records, a boundary's results are written twice,
+    labelled with the stage that ends and with the stage that starts."""
+
+    kind: ClassVar[str] = "task"
+    step: int
+    tokens: int
+    stage: int | str | None
+    task: str
+    """The harness's task (or group) name, e.g. "rewarm_docs_names" or "hellaswag"."""
+    metric: str
+    """The harness's metric name ("acc", "acc_norm", ...), with ",FILTER" when its
+    filter is not "none"."""
+    value: float
+    stderr: float | None = None
+    """Standard error the harness reports for `value` (None where it gives none)."""
+    higher_is_better: bool | None = field(default=None, metadata=OMIT_NONE)
+    samples: int | None = field(default=None, metadata=OMIT_NONE)
+    """Items the value averages over (after `limit`)."""
+    domain: str | None = field(default=None, metadata=OMIT_NONE)
+    """The declared domain whose knowledge the task measures; None: knowledge from
+    before the run (how the continual metrics treat it, docs/metrics.md)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class StageRecord:
-    """Start or end of a stage; `tokens_by_domain` (replay included) on "end" only."""
+    """Start or end of a stage; `tokens_by_domain` and `epochs_by_domain` (replay
+    included) on "end" only."""
 
     kind: ClassVar[str] = "stage"
     stage: str
@@ -105,6 +138,9 @@ class StageRecord:
     step: int
     tokens: int
     tokens_by_domain: Mapping[str, float] | None = field(default=None, metadata=OMIT_NONE)
+    epochs_by_domain: Mapping[str, float] | None = field(default=None, metadata=OMIT_NONE)
+    """Epochs of each domain's training tokens the stage drew: tokens_by_domain / the
+    domain's training tokens (windows x seq_len). Older logs have none."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +206,21 @@ class Branched:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorldSizeChanged:
+    """A run resumed under another number of processes than its checkpoint was
+    written with (the global batch, data order and schedule are unchanged)."""
+
+    kind: ClassVar[str] = "run"
+    event: Literal["world_size_changed"] = "world_size_changed"
+    step: int | None = None
+    tokens: int | None = None
+    old_world_size: int | None = None
+    """Processes that wrote the checkpoint."""
+    new_world_size: int | None = None
+    """Processes of the resumed run."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class NonFinite:
     """A non-finite loss or gradient norm, and what `train.nonfinite` did about it."""
 
@@ -202,6 +253,9 @@ class RunEnd:
     """Evaluations this process ran (a stage boundary's is run once, written twice)."""
     checkpoints: int | None = field(default=None, metadata=OMIT_NONE)
     """Checkpoints this process wrote."""
+    task_evaluations: int | None = field(default=None, metadata=OMIT_NONE)
+    """Task evaluations this process ran (only when `eval.tasks` is set; their seconds
+    are part of `seconds.eval`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,10 +268,10 @@ class RunEvent:
     tokens: int | None = None
 
 
-RunRecord = RunStart | ScheduleChanged | Branched | NonFinite | RunEnd | RunEvent
-Record = TrainRecord | EvalRecord | StageRecord | RunRecord
+RunRecord = RunStart | ScheduleChanged | Branched | WorldSizeChanged | NonFinite | RunEnd | RunEvent
+Record = TrainRecord | EvalRecord | StageRecord | TaskRecord | RunRecord
 
-KINDS = ("train", "eval", "stage", "run")
+KINDS = ("train", "eval", "stage", "task", "run")
 
 
 # -- writing -------------------------------------------------------------------------
@@ -313,6 +367,7 @@ def _train(rec: Mapping[str, Any], where: str) -> TrainRecord:
         lr=_number(rec, "lr", where),
         loss=_number(rec, "loss", where),
         grad_norm=_opt_number(rec, "grad_norm", where),
+        grad_norm_l1=_opt_number(rec, "grad_norm_l1", where),
         tokens_per_s=_opt_number(rec, "tokens_per_s", where),
         mfu=_opt_number(rec, "mfu", where),
         seconds=_seconds(rec, "seconds", where),
@@ -334,23 +389,50 @@ def _eval(rec: Mapping[str, Any], where: str) -> EvalRecord:
     )
 
 
+def _task(rec: Mapping[str, Any], where: str) -> TaskRecord:
+    names = {}
+    for key in ("task", "metric"):
+        value = rec.get(key)
+        if not isinstance(value, str) or not value:
+            raise UserError(f"{where}: task record needs a string {key!r}, got {value!r}")
+        names[key] = value
+    better = rec.get("higher_is_better")
+    return TaskRecord(
+        step=_integer(rec, "step", where),
+        tokens=_integer(rec, "tokens", where),
+        stage=_stage_name(rec.get("stage")),
+        task=names["task"],
+        metric=names["metric"],
+        value=_number(rec, "value", where),
+        stderr=_opt_number(rec, "stderr", where),
+        higher_is_better=better if isinstance(better, bool) else None,
+        samples=_opt_integer(rec, "samples", where),
+        domain=_opt_str(rec, "domain"),
+    )
+
+
 def _stage(rec: Mapping[str, Any], where: str) -> StageRecord:
     event = rec.get("event")
     if event != "start" and event != "end":
         raise UserError(f"{where}: stage event must be 'start' or 'end', got {event!r}")
-    by_domain = rec.get("tokens_by_domain")
-    if by_domain is not None and not isinstance(by_domain, dict):
-        raise UserError(f"{where}: tokens_by_domain must be an object")
     return StageRecord(
         stage=str(rec.get("stage", "")),
         index=_integer(rec, "index", where),
         event=event,
         step=_integer(rec, "step", where),
         tokens=_integer(rec, "tokens", where),
-        tokens_by_domain=(
-            None if by_domain is None else {str(k): float(v) for k, v in by_domain.items()}
-        ),
+        tokens_by_domain=_by_domain(rec, "tokens_by_domain", where),
+        epochs_by_domain=_by_domain(rec, "epochs_by_domain", where),
     )
+
+
+def _by_domain(rec: Mapping[str, Any], key: str, where: str) -> dict[str, float] | None:
+    value = rec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: {key} must be an object")
+    return {str(k): _number(value, k, f"{where}: {key}") for k in value}
 
 
 def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
@@ -395,6 +477,13 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
             fingerprint=_opt_str(rec, "fingerprint"),
             change=_opt_str(rec, "change"),
         )
+    if event == "world_size_changed":
+        return WorldSizeChanged(
+            step=step,
+            tokens=tokens,
+            old_world_size=_opt_integer(rec, "old_world_size", where),
+            new_world_size=_opt_integer(rec, "new_world_size", where),
+        )
     if event == "nonfinite":
         action = rec.get("action")
         return NonFinite(
@@ -413,6 +502,7 @@ def _run(rec: Mapping[str, Any], where: str) -> RunRecord:
             startup_seconds=_opt_number(rec, "startup_seconds", where),
             evaluations=_opt_integer(rec, "evaluations", where),
             checkpoints=_opt_integer(rec, "checkpoints", where),
+            task_evaluations=_opt_integer(rec, "task_evaluations", where),
         )
     return RunEvent(event=event, step=step, tokens=tokens)
 
@@ -421,6 +511,7 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any], str], Record]] = {
     "train": _train,
     "eval": _eval,
     "stage": _stage,
+    "task": _task,
     "run": _run,
 }
 

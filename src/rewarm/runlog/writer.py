@@ -8,8 +8,8 @@ Exact resume: the writer counts complete lines; a checkpoint stores that count,
 and `truncate(n)` on resume cuts the file back to it, so records written after
 the checkpoint by the killed process disappear and are written again identically.
 
-Sinks (`Sink`) receive each record after its line is written: the TensorBoard
-mirror (`rewarm.train.tensorboard`) is one; other trackers plug in the same way.
+Sinks (`Sink`) receive each record after its line is written: the trackers of
+`rewarm.trackers` (TensorBoard, Weights & Biases, MLflow) are such sinks.
 The file stays the record of truth: a sink never changes what it holds.
 """
 

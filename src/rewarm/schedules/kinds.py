@@ -110,6 +110,13 @@ def _check_wsd_s(spec: dict[str, Any], total: float, where: str) -> None:
             f"{where}.decay must be <= period ({spec['period']:g}), got {spec['decay']!r}"
         )
     _positive_end(spec, where)
+    # A stage cut inside a period would end in that period's stable part, at the peak.
+    periods = (total - spec["warmup"]) / spec["period"]
+    if spec["decay"] > 0 and abs(periods - round(periods)) > 1e-9 * max(periods, 1.0):
+        raise UserError(
+            f"{where}.period ({spec['period']:g}) must divide the length after warmup "
+            f"({total - spec['warmup']:g}), else the stage ends mid-period at the peak LR"
+        )
 
 
 def _check_branch(spec: dict[str, Any], total: float, where: str) -> None:
@@ -141,6 +148,12 @@ def _branch(spec: dict[str, Any], total: float) -> Body:
 def _check_infinite(spec: dict[str, Any], total: float, where: str) -> None:
     if spec["cooldown_end"] < spec["warmup"]:
         raise UserError(f"{where}.cooldown_end must be >= warmup ({spec['warmup']:g})")
+    if spec["warmup"] > 0 and spec["cooldown_end"] == spec["warmup"]:
+        raise UserError(
+            f"{where}.cooldown_end must be > warmup ({spec['warmup']:g}): with no cooldown "
+            "the warmup rises to constant_ratio and never reaches the peak LR (warmup = 0 "
+            "continues a constant phase)"
+        )
     a = spec.get("anneal_start")
     if a is not None:
         if a < spec["cooldown_end"]:
@@ -354,11 +367,18 @@ KINDS: dict[str, Kind] = {
         _check_branch,
     ),
     "refined": Kind(
-        "from a previous run's gradient norms: m_t ~ w_t sum_{p>t} w_p, w = g^-2",
+        "from a previous run's gradient norms: m_t ~ w_t sum_{p>t} w_p, w = G^-1 (AdamW)",
         "Defazio et al. 2023",
         {
             **_warmup(),
             "grad_norms": Param("norms", REQUIRED, "array of numbers or path to a file of them"),
+            "optimizer": Param(
+                "choice",
+                "adamw",
+                "adamw: w = G^-1 of L1 norms (grad_norm_l1); sgd: w = G^-2 of L2 norms",
+                tuple(refined.EXPONENT),
+            ),
+            "resample": Param("switch", True, "smooth on 10,000 resampled points (authors)"),
             "median_window": Param("count", refined.default_window, "median filter width"),
         },
         refined.refined,

@@ -33,7 +33,8 @@ Default = Any  # a value, REQUIRED, ABSENT, or a callable (resolved so far, tota
 class Param:
     type: str
     """"length"/"position" (in [0, total]), "ratio" ([0, 1]), "positive" (> 0), "gamma"
-    ((0, 1]), "count" (integer >= 1), "choice", "positions", "table" or "norms"."""
+    ((0, 1]), "count" (integer >= 1), "switch" (true/false), "choice", "positions", "table"
+    or "norms"."""
     default: Default
     doc: str
     choices: tuple[str, ...] = ()
@@ -130,6 +131,10 @@ def check_value(param: Param, value: Any, key: str, where: str, total: float) ->
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UserError(f"{where}.{key} must be an integer >= 1, got {value!r}")
+        return value
+    if kind == "switch":
+        if not isinstance(value, bool):
+            raise UserError(f"{where}.{key} must be true or false, got {value!r}")
         return value
     if kind == "choice":
         if value not in param.choices:

@@ -4,8 +4,10 @@ Under `torchrun` (RANK/WORLD_SIZE/LOCAL_RANK set) the default process group is
 initialised with NCCL on CUDA and gloo on CPU; the model is wrapped in DDP, or
 sharded with FSDP2 `fully_shard` when `train.fsdp` is on: one unit per module of a
 class the model names in `_no_split_modules` (what transformers models declare as
-their decoder layer, e.g. `LlamaDecoderLayer`), then the root. Full (unsharded) state dicts for checkpoints come from
-`torch.distributed.checkpoint.state_dict`, which works for all three cases.
+their decoder layer, e.g. `LlamaDecoderLayer`), then the root. State dicts for
+checkpoints come from `torch.distributed.checkpoint.state_dict`, which works for all
+three cases: full (unsharded, `full_state`) for the full format, or each process's
+own part keyed by parameter name (`sharded_state`) for the sharded format.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def no_sync(wrapped: torch.nn.Module) -> Callable[[], contextlib.AbstractContext
     return contextlib.nullcontext
 
 
-def shard_units(model: torch.nn.Module) -> list[torch.nn.Module]:
+def shard_units(model: torch.nn.Module, *, warn: bool = True) -> list[torch.nn.Module]:
     """The modules FSDP2 shards one by one: every module whose class the model lists in
     `_no_split_modules` (the outermost, where one contains another), in model order.
 
@@ -119,7 +121,7 @@ def shard_units(model: torch.nn.Module) -> list[torch.nn.Module]:
             continue
         units.append(m)
         inside.update(id(sub) for sub in m.modules())
-    if not units:
+    if not units and warn:
         logger.warning(
             "rewarm train: %s has no module of a class named in its _no_split_modules (%s); "
             "train.fsdp shards the whole model as one unit",
@@ -148,6 +150,32 @@ def full_state(
         return cast(dict[str, torch.Tensor], full_model), cast(dict[str, Any], full_optim)
     msd = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
     return msd, optimizer.state_dict() if optimizer is not None else None
+
+
+def sharded_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """This process's `{"model": ..., "optim": ...}` for a sharded checkpoint: FSDP2
+    DTensor shards (or the plain tensors of DDP / one process), optimizer state keyed
+    by parameter name, so any number of processes can load it. No communication.
+
+    On an optimizer without state yet, `get_state_dict` first creates it (zero
+    moments, a step at LR 0 that leaves the weights unchanged): the template a
+    sharded load fills in.
+    """
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    msd, osd = get_state_dict(model, optimizer)
+    return {"model": msd, "optim": osd}
+
+
+def load_sharded_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> None:
+    """Apply a `sharded_state` dict filled from a checkpoint to `model` and `optimizer`."""
+    from torch.distributed.checkpoint.state_dict import set_state_dict
+
+    set_state_dict(
+        model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"]
+    )
 
 
 def load_optimizer_state(

@@ -2,9 +2,11 @@
 evaluator, metrics log, and the loop state (fresh or restored from a checkpoint).
 
 Build order matters for exact resume and for data parallelism:
-seed -> data -> model (weights from the checkpoint, if resuming) -> wrap (DDP or
-FSDP2) -> optimizer (state from the checkpoint) -> sampler (state) -> RNG states
-(restored last, after everything that draws random numbers at build time).
+seed -> data -> model (weights from a full checkpoint, if resuming) -> activation
+checkpointing -> wrap (DDP or FSDP2) -> optimizer (state from a full checkpoint;
+weights and state from a sharded one, which loads into the wrapped model) ->
+sampler (state) -> RNG states (restored last, after everything that draws random
+numbers at build time).
 """
 
 from __future__ import annotations
@@ -17,30 +19,43 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from rewarm import __version__, atomic, checkpoint
 from rewarm.config import Config, resolved_toml
-from rewarm.config.derived import eval_interval, rows_per_rank, stage_steps
+from rewarm.config.derived import checkpoint_format, eval_interval, rows_per_rank, stage_steps
 from rewarm.data.mixture import MixtureSampler
 from rewarm.data.shards import DomainData
 from rewarm.data.tokenizer import Tokenizer
-from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator, device_autocast
+from rewarm.errors import UserError
+from rewarm.evaluation.evaluator import DomainEval, Evaluator, build_evaluator
 from rewarm.mitigate.stage import StageMitigation
+from rewarm.model import packing, precision
 from rewarm.model.accounting import ModelStats, model_stats
 from rewarm.model.hf import build_model
 from rewarm.model.peak_flops import peak_flops
-from rewarm.runlog import METRICS_FILE, NullLog, RunLogWriter, RunStart, ScheduleChanged, Sink
+from rewarm.runlog import (
+    METRICS_FILE,
+    NullLog,
+    RunLogWriter,
+    RunStart,
+    ScheduleChanged,
+    Sink,
+    WorldSizeChanged,
+)
 from rewarm.schedules import StagePlan
-from rewarm.train import distributed, optim
+from rewarm.train import activation_checkpointing, distributed, optim
 from rewarm.train.changes import RESOLVED
 from rewarm.train.distributed import DistEnv
 from rewarm.train.phases import PhaseClock
 from rewarm.train.progress import Progress
 from rewarm.train.step import loss_module
+
+if TYPE_CHECKING:
+    from rewarm.tasks.harness import TaskEvaluator, TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -108,12 +123,20 @@ class Session:
     model_config_json: str = ""
     tokenizer_dir: Path = Path()
     """The tokenizer's Hugging Face files (from `to_hf()`), copied into each checkpoint."""
+    checkpoint_format: str = "full"
+    """How this run writes checkpoints: "full" or "sharded" (`derived.checkpoint_format`)."""
     clock: PhaseClock = field(default_factory=PhaseClock)
     """Seconds per phase of the loop (the loop starts a fresh one)."""
     startup_seconds: float = 0.0
     """Wall seconds `open_session` took (data, model, optimizer, restored state)."""
     mitigation: StageMitigation | None = None
     """The current stage's average / MER / merge (`rewarm.mitigate.stage`), if it has any."""
+    tasks: TaskEvaluator | None = None
+    """lm-evaluation-harness tasks (`eval.tasks`), None when there are none."""
+    last_tasks: tuple[int, list[TaskResult]] | None = None
+    """(step, results) of the latest task evaluation, reused like `last_eval`."""
+    task_evaluations: int = 0
+    """Task evaluations this process ran (their time is in the `eval` phase)."""
 
     @property
     def ckpt_root(self) -> Path:
@@ -193,24 +216,40 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     domains, tok = load_data(cfg, env, progress)
     ckpt = checkpoint.latest(cfg.run_dir / "checkpoints")
     saved = checkpoint.read_state(ckpt) if ckpt is not None else None
-
-    model = build_model(cfg, tok.vocab_size, getattr(tok, "eos_id", None))
     if ckpt is not None and saved is not None:
+        if not isinstance(saved.get("plan_fingerprint", ""), str):
+            # Missing is an older checkpoint; present but not a string is corruption.
+            raise UserError(f"{ckpt / checkpoint.STATE}: malformed plan_fingerprint (not a string)")
+        # Checked now, restored last: a bad one must stop the run before the log is cut.
+        with checkpoint.malformed(ckpt, "RNG state"):
+            current = rng_state()
+            set_rng_state(saved["rng"])
+            set_rng_state(current)
+
+    prec = precision.resolve(t.precision, env.device, f"{cfg.source}: train.precision")
+    sharded = ckpt is not None and checkpoint.is_sharded(ckpt)
+    model = build_model(cfg, tok.vocab_size, getattr(tok, "eos_id", None), tokenizer=tok)
+    document_eos = tok.eos_id if t.document_mask else None
+    if document_eos is not None:
+        packing.check_model(
+            model, document_eos, tok.vocab_size, f"{cfg.source}: train.document_mask"
+        )
+    if ckpt is not None and saved is not None and not sharded:
         checkpoint.assign_weights(model, checkpoint.load_weights(ckpt), str(ckpt))
     stats = model_stats(model, t.seq_len)
     model_config_json = model.config.to_json_string()
+    activation_checkpointing.apply(
+        model, t.activation_checkpointing, f"{cfg.source}: train.activation_checkpointing"
+    )
     model.to(env.device)  # type: ignore[arg-type]  # transformers' `to` (see model.hf)
     wrapped = distributed.wrap(model, env, t.fsdp)
-    forward = loss_module(wrapped, compile=t.compile, distributed=env.distributed)
+    forward = loss_module(
+        wrapped, compile=t.compile, distributed=env.distributed, document_eos=document_eos
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = optim.build_optimizer(model, t, env.device)
     if ckpt is not None and saved is not None:
-        opt_state = checkpoint.load_optimizer(ckpt)
-        if opt_state is not None:
-            with checkpoint.malformed(ckpt, f"optimizer state in {checkpoint.OPTIMIZER}"):
-                distributed.load_optimizer_state(
-                    model, optimizer, opt_state, t.fsdp and env.distributed
-                )
+        _restore_tensors(ckpt, model, optimizer, sharded, t.fsdp and env.distributed)
 
     sampler = MixtureSampler(cfg, domains, rank=env.rank, world_size=env.world_size)
     if ckpt is not None and saved is not None:
@@ -224,7 +263,9 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         world_size=env.world_size,
         all_reduce_sum=distributed.all_reduce_sum(env),
         inference_mode=not (t.fsdp and env.distributed),
+        precision=prec,
     )
+    tasks = _task_evaluator(cfg, env, domains, tok)
     stage_tokens = [st.tokens for st in cfg.stages]
     state = LoopState()
     if ckpt is not None and saved is not None:
@@ -235,7 +276,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         _write_resolved(cfg)
         _save_tokenizer(tok, cfg.run_dir / "tokenizer")
-        log = RunLogWriter(cfg.run_dir / METRICS_FILE, _sinks(cfg))
+        log = RunLogWriter(cfg.run_dir / METRICS_FILE, _sinks(cfg, resume=saved is not None))
     log.truncate(state.metrics_lines)
     session = Session(
         cfg=cfg,
@@ -243,7 +284,7 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         model=model,
         forward=forward,
         no_sync=distributed.no_sync(wrapped),
-        autocast=device_autocast(env.device),
+        autocast=precision.autocast(prec, env.device),
         params=params,
         optimizer=optimizer,
         sampler=sampler,
@@ -258,6 +299,8 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
         state=state,
         model_config_json=model_config_json,
         tokenizer_dir=cfg.run_dir / "tokenizer",
+        checkpoint_format=checkpoint_format(cfg, env.world_size),
+        tasks=tasks,
     )
     _run_record(session, saved)
     if ckpt is not None and saved is not None:
@@ -270,13 +313,57 @@ def open_session(cfg: Config, env: DistEnv, *, progress: bool = True) -> Session
     return session
 
 
-def _sinks(cfg: Config) -> list[Sink]:
-    """Where records go besides metrics.jsonl (`train.tensorboard`)."""
-    if not cfg.train.tensorboard:
-        return []
-    from rewarm.train.tensorboard import TensorBoardSink
+def _restore_tensors(
+    ckpt: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sharded: bool,
+    fsdp: bool,
+) -> None:
+    """The optimizer state of a full checkpoint (its weights are already in), or the
+    weights and optimizer state of a sharded one, resharded to this run's processes."""
+    if sharded:
+        from rewarm import sharded_checkpoint  # torch.distributed.checkpoint: 1-3 s to import
 
-    return [TensorBoardSink.open(cfg.run_dir / "tensorboard")]
+        state = distributed.sharded_state(model, optimizer)  # templates of this run's shards
+        sharded_checkpoint.load(ckpt, state)
+        with checkpoint.malformed(ckpt, f"state in {checkpoint.SHARDS}/"):
+            distributed.load_sharded_state(model, optimizer, state)
+        return
+    opt_state = checkpoint.load_optimizer(ckpt)
+    if opt_state is not None:
+        with checkpoint.malformed(ckpt, f"optimizer state in {checkpoint.OPTIMIZER}"):
+            distributed.load_optimizer_state(model, optimizer, opt_state, fsdp)
+
+
+def _task_evaluator(
+    cfg: Config, env: DistEnv, domains: dict[str, DomainData], tok: Tokenizer
+) -> TaskEvaluator | None:
+    """The harness tasks of `eval.tasks` (built-in ones written by rank 0 first)."""
+    if not cfg.eval.tasks:
+        return None
+    from rewarm.tasks import harness
+
+    where = f"{cfg.source}: eval.tasks"
+    if env.is_main:
+        harness.resolve(cfg.eval.tasks, where, cfg=cfg, domains=domains, tok=tok)
+    distributed.barrier(env)
+    return harness.TaskEvaluator(
+        harness.resolve(cfg.eval.tasks, where, cfg=cfg, domains=domains, tok=tok),
+        tok.to_hf(),
+        batch_size=cfg.eval.task_batch_size,
+        rank=env.rank,
+        world_size=env.world_size,
+        # A sharded (FSDP) model runs each forward on every rank together.
+        shard=not (cfg.train.fsdp and env.distributed),
+    )
+
+
+def _sinks(cfg: Config, *, resume: bool) -> list[Sink]:
+    """Where records go besides metrics.jsonl (`log.sinks`, `train.tensorboard`)."""
+    from rewarm.trackers import open_sinks
+
+    return open_sinks(cfg, resume=resume)
 
 
 def _write_resolved(cfg: Config) -> None:
@@ -308,6 +395,7 @@ def _run_record(s: Session, saved: dict[str, Any] | None) -> None:
             config=s.cfg.to_dict(),
         )
     )
+    _world_size_change(s, saved)
     old = (saved or {}).get("plan_fingerprint")
     new = s.plan.fingerprint()
     if saved is not None and old != new:
@@ -328,6 +416,28 @@ def _run_record(s: Session, saved: dict[str, Any] | None) -> None:
             "rewarm train: the learning-rate schedule changed (%s); "
             "resuming at the saved position on the new schedule",
             change or "unreadable",
+        )
+
+
+def _world_size_change(s: Session, saved: dict[str, Any] | None) -> None:
+    """One notice and a `run` record when the checkpoint was written by another number
+    of processes (checkpoints from before world_size was saved are not compared)."""
+    old = (saved or {}).get("world_size")
+    new = s.env.world_size
+    if saved is None or not isinstance(old, int) or old == new:
+        return
+    s.log.write(
+        WorldSizeChanged(
+            step=s.state.step, tokens=s.state.tokens, old_world_size=old, new_world_size=new
+        )
+    )
+    if s.env.is_main:
+        logger.info(
+            "rewarm train: the checkpoint was written by %d process(es), resuming with %d; "
+            "the global batch (%d tokens), data order and schedule are unchanged",
+            old,
+            new,
+            s.cfg.train.batch_tokens,
         )
 
 

@@ -27,13 +27,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewarm import checkpoint, runconfig
+from rewarm import checkpoint, extras, runconfig
 from rewarm.config import Config
 from rewarm.config.derived import eval_interval, micro_batch_rows
 from rewarm.evaluation.evaluator import DomainEval
 from rewarm.mitigate import stage as mitigation
 from rewarm.mitigate.tensors import swapped
-from rewarm.runlog import EvalRecord, NonFinite, Record, RunEnd, StageRecord, TrainRecord
+from rewarm.runlog import (
+    EvalRecord,
+    NonFinite,
+    Record,
+    RunEnd,
+    StageRecord,
+    TaskRecord,
+    TrainRecord,
+)
 from rewarm.schedules.torch_adapter import apply_lr
 from rewarm.train import branch, cpu_memory, distributed, optim, runlock
 from rewarm.train.phases import PhaseClock
@@ -57,6 +65,7 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
     start (`rewarm.train.branch`) and then resumed like any run.
     """
     runconfig.check(cfg)
+    require_extras(cfg)
     main = int(os.environ.get("RANK", "0")) == 0
     with runlock.hold(cfg.run_dir, enabled=main):
         if main:
@@ -78,6 +87,16 @@ def train(cfg: Config, *, progress: bool = True) -> LoopState:
             return s.state
         finally:
             distributed.teardown(env)
+
+
+def require_extras(cfg: Config) -> None:
+    """Exit 2 with the install command before any work when an optional package the
+    config asks for is missing (`eval.tasks`, `log.sinks`)."""
+    from rewarm.trackers import require as require_trackers
+
+    if cfg.eval.tasks:
+        extras.require("lm_eval", f"{cfg.source}: eval.tasks")
+    require_trackers(cfg)
 
 
 def loop(s: Session) -> None:
@@ -116,6 +135,8 @@ def loop(s: Session) -> None:
             continue
         if _crossed(st.tokens, t.batch_tokens, eval_every):
             evaluate(s)
+        if _crossed(st.tokens, t.batch_tokens, cfg.eval.tasks_every_tokens):
+            evaluate_tasks(s)
         if _crossed(st.tokens, t.batch_tokens, cfg.checkpoint.every_tokens):
             save_checkpoint(s, stage_end=False)
     emit(
@@ -125,8 +146,9 @@ def loop(s: Session) -> None:
             tokens=st.tokens,
             seconds=clock.total(),
             startup_seconds=s.startup_seconds,
-            evaluations=clock.calls("eval"),
+            evaluations=clock.calls("eval") - s.task_evaluations,
             checkpoints=clock.calls("checkpoint"),
+            task_evaluations=s.task_evaluations if s.tasks is not None else None,
         ),
     )
 
@@ -164,6 +186,7 @@ def log_train(s: Session, result: StepResult, lr: float, tokens_per_s: float) ->
         lr=lr,
         loss=result.loss,
         grad_norm=result.grad_norm,
+        grad_norm_l1=result.grad_norm_l1,
         tokens_per_s=tokens_per_s,
         mfu=s.stats.flops_per_token * tokens_per_s / s.peak_flops,
         seconds=s.clock.interval(),
@@ -188,6 +211,7 @@ def begin_stage(s: Session) -> None:
     if s.mitigation is not None:
         s.mitigation.start(s.model)
     evaluate(s)
+    evaluate_tasks(s)
     st.stage_started = True
 
 
@@ -196,6 +220,7 @@ def end_stage(s: Session) -> None:
     st, stage = s.state, s.cfg.stages[s.state.stage]
     finish_mitigation(s)
     evaluate(s)
+    evaluate_tasks(s)
     s.mitigation = None
     emit(
         s,
@@ -206,6 +231,7 @@ def end_stage(s: Session) -> None:
             step=st.step,
             tokens=st.tokens,
             tokens_by_domain=s.sampler.tokens_by_domain(st.stage),
+            epochs_by_domain=s.sampler.epochs_by_domain(st.stage),
         ),
     )
     st.stage, st.stage_step, st.stage_started = st.stage + 1, 0, False
@@ -266,8 +292,54 @@ def _restored_mitigation(s: Session) -> mitigation.StageMitigation | None:
     return mitigation.restore(s.cfg, st.stage, s.model, checkpoint.latest(s.ckpt_root))
 
 
+def evaluate_tasks(s: Session) -> None:
+    """`task` records of every `eval.tasks` metric; reuses results of this very step.
+    Every rank takes part (the harness shards items, or a sharded model needs them)."""
+    if s.tasks is None:
+        return
+    st = s.state
+    if s.last_tasks is None or s.last_tasks[0] != st.step:
+        with s.clock.phase("eval"):
+            s.last_tasks = (st.step, s.tasks.evaluate(s.model))
+        s.task_evaluations += 1
+    name = s.cfg.stages[min(st.stage, len(s.cfg.stages) - 1)].name
+    for r in s.last_tasks[1]:
+        emit(
+            s,
+            TaskRecord(
+                step=st.step,
+                tokens=st.tokens,
+                stage=name,
+                task=r.task,
+                metric=r.metric,
+                value=r.value,
+                stderr=r.stderr,
+                higher_is_better=r.higher_is_better,
+                samples=r.samples,
+                domain=r.domain,
+            ),
+        )
+
+
 def save_checkpoint(s: Session, *, stage_end: bool) -> None:
+    """A checkpoint in the run's format: full (gathered, written by rank 0) or sharded
+    (every process writes its own part; `rewarm.sharded_checkpoint`)."""
     with s.clock.phase("checkpoint"):
+        if s.checkpoint_format == "sharded":
+            from rewarm import sharded_checkpoint  # torch.distributed.checkpoint: slow import
+
+            if s.env.is_main:
+                s.state.metrics_lines = s.log.lines
+            sharded_checkpoint.save(
+                s.ckpt_root,
+                s.state.step,
+                state_dict=distributed.sharded_state(s.model, s.optimizer),
+                model_config_json=s.model_config_json,
+                state=checkpoint_state(s, stage_end=stage_end) if s.env.is_main else None,
+                keep=s.cfg.checkpoint.keep,
+                extra=lambda d: shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER),
+            )
+            return
         model_state, opt_state = distributed.full_state(
             s.model, s.optimizer, s.env, s.cfg.train.fsdp and s.env.distributed
         )

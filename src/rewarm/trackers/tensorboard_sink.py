@@ -3,8 +3,10 @@
 A `rewarm.runlog.Sink`: the writer hands it every record after writing its line.
 The x axis is training tokens (progress is counted in tokens, not steps). Train
 records give `train/loss`, `train/lr`, `train/grad_norm`, `train/tokens_per_s`;
-eval records `eval/DOMAIN/loss` and `eval/DOMAIN/bits_per_byte`. Non-finite and
-missing values are left out. Other records are not mirrored.
+eval records `eval/DOMAIN/loss` and `eval/DOMAIN/bits_per_byte`; task records
+`task/TASK/METRIC` (lm-evaluation-harness, docs/tasks.md). Non-finite and missing
+values are left out. Other records are not mirrored. `log.sinks = ["tensorboard"]`
+opens the same sink (`rewarm.trackers`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rewarm.errors import UserError
-from rewarm.runlog import EvalRecord, Record, TrainRecord
+from rewarm.runlog import EvalRecord, Record, TaskRecord, TrainRecord
 
 
 class ScalarWriter(Protocol):
@@ -55,6 +57,8 @@ class TensorBoardSink:
             self._scalar(
                 f"{group}/{record.domain}/bits_per_byte", record.bits_per_byte, record.tokens
             )
+        elif isinstance(record, TaskRecord):
+            self._scalar(f"task/{record.task}/{record.metric}", record.value, record.tokens)
 
     def close(self) -> None:
         self._tb.close()

@@ -1,0 +1,130 @@
+"""Fitting the CPT law to rewarm runs, and `rewarm fit --law cpt`, `predict`, `plan`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rewarm.cli import main
+from rewarm.laws import cpt
+from rewarm.laws.cpt_fit import (
+    HUBER_DELTA,
+    _linear_start,
+    _Objective,
+    domain_data,
+    fit_cpt,
+    fit_domain,
+    replay_fixed,
+    score_run,
+)
+from rewarm.laws.cpt_runs import read_cpt_run
+
+from .cpt_runs import PT, TRUE, write_arm
+
+ARMS = (("naive", 0.0), ("rewarm", 0.0), ("rewarm+replay", 0.05), ("rewarm+replay25", 0.25))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cpt_runs")
+    for arm, replay in ARMS:
+        write_arm(root, arm, replay, noise=3e-4)
+    return root
+
+
+def test_run_reading_and_shared_pt_points(runs: Path) -> None:
+    r = read_cpt_run(runs / "rewarm+replay")
+    assert r.transfer == PT and r.replay == 0.05 and r.eta[0] == 0.0
+    assert set(r.points) == {"docs", "code"}
+    steps = r.points["docs"][0]
+    assert steps[0] > r.warmup and steps[-1] == r.eta.size - 1
+    # three arms share stage 1: its points are fitted once
+    three = [read_cpt_run(runs / a) for a, _ in ARMS[:3]]
+    data = domain_data(three, "docs", cpt.LAM)
+    pt_points = int(np.sum(~data.cpt_point))
+    assert pt_points == int(np.sum(steps <= PT))
+    assert np.sum(data.cpt_point) == 3 * int(np.sum(steps > PT))
+
+
+def test_fit_on_three_arms_predicts_another_replay_ratio(runs: Path) -> None:
+    fit_runs = [read_cpt_run(runs / a) for a, _ in ARMS[:3]]
+    result = fit_cpt(fit_runs, lam=cpt.LAM)
+    assert result.options["replay_fitted"] == [0.0, 0.05]
+    assert {f.left_out for f in result.folds} == {"naive", "rewarm", "rewarm+replay"}
+    for name, per in result.metrics.items():
+        for d in TRUE:
+            assert per[d]["pred_e"] < 2e-3, (name, d)
+    # the arm with 25% replay was never fitted
+    other = read_cpt_run(runs / "rewarm+replay25")
+    scores = score_run(result, other)
+    for d in TRUE:
+        assert scores[f"cpt:{d}"]["pred_e"] < 0.01, d
+    # with one replay ratio only, replay parameters stay 0
+    single = fit_cpt(fit_runs[:2], folds=False)
+    assert all(p["a1"] == 0.0 and p["a2"] == 0.0 for p in single.params.values())
+    assert single.folds == []
+
+
+def test_cpt_commands(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cpt.json"
+    arms = [str(runs / a) for a, _ in ARMS[:3]]
+    assert (
+        main(["fit", *arms, "--law", "cpt", "--out", str(out), "--plot", str(tmp_path / "f.png")])
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "transfer at update 120" in text and "rewarm+replay" in text
+    doc = json.loads(out.read_text())
+    assert doc["law"] == "cpt" and set(doc["params"]) == {"code", "docs"}
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+    # a logged run: scored against its evaluations
+    assert main(["predict", str(out), "--run", str(runs / "rewarm+replay25")]) == 0
+    assert "PredE" in capsys.readouterr().out
+    # a new stage-2 schedule: every domain's curve with an interval
+    csv_path = tmp_path / "pred.csv"
+    spec = '{kind = "rewarm", warmup = 5, final_ratio = 0.1}'
+    argv = ["predict", str(out), "--schedule", spec, "--total", "60", "--replay", "0.1"]
+    assert main([*argv, "--out", str(csv_path)]) == 0
+    rows = list(csv.DictReader(csv_path.open()))
+    assert int(rows[-1]["step"]) == PT + 60
+    for d in ("docs", "code"):
+        lo, mid, hi = (float(rows[-1][k]) for k in (f"{d}_lo", d, f"{d}_hi"))
+        assert lo <= mid <= hi and hi > lo
+    # plan: weighted final losses, best first, with a frontier figure
+    plan_json = tmp_path / "plan.json"
+    png = tmp_path / "frontier.png"
+    argv = ["plan", str(out), "--total", "60", "--weights", "docs=1,code=2", "--peaks", "0.5,1"]
+    assert main([*argv, "--out", str(plan_json), "--plot", str(png)]) == 0
+    ranking = json.loads(plan_json.read_text())["ranking"]
+    scores = [r["score"] for r in ranking]
+    assert scores == sorted(scores)
+    best = ranking[0]
+    assert best["score"] == pytest.approx(best["finals"]["docs"][0] + 2 * best["finals"]["code"][0])
+    assert png.stat().st_size > 10_000
+    assert {r["replay"] for r in ranking} >= {0.0, 0.05, 0.2}
+    assert main(["plan", str(out), "--total", "60", "--weights", "math=1"]) == 2
+    assert "not a fitted domain" in capsys.readouterr().err
+
+
+def test_objective_is_finite_where_a_trial_step_predicts_negative_losses(runs: Path) -> None:
+    # L-BFGS-B's first step can land where the law predicts losses <= 0; a 1e30 wall
+    # with a zero gradient there made its line search stop at the start point.
+    fit_runs = [read_cpt_run(runs / a) for a, _ in ARMS[:3]]
+    data = domain_data(fit_runs, "code", cpt.LAM)
+    obj = _Objective(data, replay_fixed(2), HUBER_DELTA)
+    good = obj.pack({**TRUE["code"]})
+    bad = obj.pack({**TRUE["code"], "L0": 0.0, "B": -40.0})  # losses far below zero
+    assert np.any(cpt.predict(obj.unpack(bad), data.areas) <= 0)
+    f_bad, g_bad = obj.value_and_grad(bad)
+    f_good, _ = obj.value_and_grad(good)
+    assert f_good < f_bad < 1e6 and np.any(g_bad != 0)
+    # the fit reaches well below its grid start on these exact-law runs
+    _, value = fit_domain(data, 2)
+    smax = float(data.areas.s1_cpt.max())
+    start = _linear_start(data, {"alpha": 0.5, "E": 3.0 / smax, "beta": 0.5, "a1": 0, "a2": 0})
+    assert start is not None
+    assert value < obj.value_and_grad(obj.pack(start))[0]
