@@ -40,6 +40,19 @@ def single(tmp_path_factory):
     return cfg
 
 
+def _weights(ckpt):
+    """A checkpoint's full weights, sharded (FSDP's default format) or not."""
+    if not checkpoint.is_sharded(ckpt):
+        return checkpoint.load_weights(ckpt)
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from rewarm import sharded_checkpoint
+
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(ckpt))
+    sharded_checkpoint.load_model_weights(ckpt, model, str(ckpt))
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def _side(run_dir):
     return {(r["step"], r["domain"]): r["loss"] for r in records(run_dir, "eval") if "weights" in r}
 
@@ -61,11 +74,12 @@ def test_two_processes_follow_one_with_mer_and_an_average(single, tmp_path, fsdp
     assert all(side[k] == pytest.approx(side_one[k], rel=1e-4) for k in side)
     if not fsdp:
         return
+    assert checkpoint.is_sharded(checkpoint.latest(cfg.run_dir / "checkpoints"))
     # Resume the sharded run from its step-8 checkpoint (average window, MER anchor saved
     # as full tensors, scattered back into shards): the same records again.
     ckpts = cfg.run_dir / "checkpoints"
     before = {k: records(cfg.run_dir, k) for k in ("train", "eval")}
-    final = checkpoint.load_weights(checkpoint.latest(ckpts))
+    final = _weights(checkpoint.latest(ckpts))
     for later in ("step_00000010", "step_00000012"):
         shutil.rmtree(ckpts / later, ignore_errors=True)
     (ckpts / "latest").write_text("step_00000008\n", encoding="utf-8")
@@ -75,5 +89,5 @@ def test_two_processes_follow_one_with_mer_and_an_average(single, tmp_path, fsdp
     for kind, recs in before.items():
         again = [{k: v for k, v in r.items() if k not in drop} for r in records(cfg.run_dir, kind)]
         assert again == [{k: v for k, v in r.items() if k not in drop} for r in recs], kind
-    resumed = checkpoint.load_weights(checkpoint.latest(ckpts))
+    resumed = _weights(checkpoint.latest(ckpts))
     assert all(torch.equal(resumed[k], final[k]) for k in final)

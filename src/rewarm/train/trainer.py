@@ -325,6 +325,16 @@ def save_checkpoint(s: Session, *, stage_end: bool) -> None:
     """A checkpoint in the run's format: full (gathered, written by rank 0) or sharded
     (every process writes its own part; `rewarm.sharded_checkpoint`)."""
     with s.clock.phase("checkpoint"):
+        m = s.mitigation
+        # The average / MER state as full tensors (a collective under FSDP), written by
+        # rank 0 next to the weights in either format.
+        extra = m.full_tensors(s.model) if m is not None else None
+
+        def write_extra(d: Path) -> None:
+            shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER)
+            if m is not None and extra is not None:
+                mitigation.save(d, extra, m.meta())
+
         if s.checkpoint_format == "sharded":
             from rewarm import sharded_checkpoint  # torch.distributed.checkpoint: slow import
 
@@ -337,19 +347,12 @@ def save_checkpoint(s: Session, *, stage_end: bool) -> None:
                 model_config_json=s.model_config_json,
                 state=checkpoint_state(s, stage_end=stage_end) if s.env.is_main else None,
                 keep=s.cfg.checkpoint.keep,
-                extra=lambda d: shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER),
+                extra=write_extra,
             )
             return
         model_state, opt_state = distributed.full_state(
             s.model, s.optimizer, s.env, s.cfg.train.fsdp and s.env.distributed
         )
-        m = s.mitigation
-        extra = m.full_tensors(s.model) if m is not None else None  # a collective under FSDP
-
-        def write_extra(d: Path) -> None:
-            shutil.copytree(s.tokenizer_dir, d / checkpoint.TOKENIZER)
-            if m is not None and extra is not None:
-                mitigation.save(d, extra, m.meta())
 
         if s.env.is_main:
             s.state.metrics_lines = s.log.lines
