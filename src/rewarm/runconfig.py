@@ -17,7 +17,7 @@ from typing import Any
 
 from rewarm.config import Config, config_from_dict, load_config
 from rewarm.data.replay import validate_replay
-from rewarm.mitigate.spec import validate_stage
+from rewarm.mitigate.options import validate_stage
 from rewarm.schedules.lr_schedule import validate_spec
 from rewarm.tasks import spec as task_spec
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from rewarm.mitigate.averaging import WeightAverage
-from rewarm.mitigate.spec import AverageSpec
+from rewarm.mitigate.options import AverageSpec
 from rewarm.mitigate.tensors import snapshot, swapped
 from rewarm.mitigate.wsm import merge_weights
 

@@ -247,13 +247,13 @@ class StageSection:
     average: dict[str, Any] = field(default_factory=dict)
     """{kind, every_tokens, last, decay, shape, apply_at_end}: a running average of the
     weights (uniform, ema or wsm), evaluated alongside the trained model. Its keys belong
-    to `rewarm.mitigate.spec` (docs/mitigations.md)."""
+    to `rewarm.mitigate.options` (docs/mitigations.md)."""
     mer: dict[str, Any] = field(default_factory=dict)
     """{every_tokens, beta}: a Reptile step every k steps (meta-experience replay, Abbes
-    et al. 2025). Its keys belong to `rewarm.mitigate.spec`."""
+    et al. 2025). Its keys belong to `rewarm.mitigate.options`."""
     merge: dict[str, Any] = field(default_factory=dict)
     """{weight}: at the stage's end, start + weight x (end - start) (task arithmetic).
-    Its keys belong to `rewarm.mitigate.spec`."""
+    Its keys belong to `rewarm.mitigate.options`."""
 
 
 @dataclass(kw_only=True)

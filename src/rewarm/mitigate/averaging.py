@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rewarm.mitigate.spec import AverageSpec
+from rewarm.mitigate.options import AverageSpec
 from rewarm.mitigate.tensors import Weights, local, parameters, snapshot
 from rewarm.mitigate.wsm import merge_weights
 

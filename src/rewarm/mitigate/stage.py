@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from rewarm.config import Config
 from rewarm.errors import UserError
-from rewarm.mitigate import spec as specs
+from rewarm.mitigate import options as specs
 from rewarm.mitigate.averaging import WeightAverage
 from rewarm.mitigate.mer import Reptile, interpolate
 from rewarm.mitigate.tensors import Weights, assign, full, sharded_like, snapshot

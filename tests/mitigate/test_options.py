@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rewarm.errors import UserError
-from rewarm.mitigate.spec import average_spec, mer_spec, merge_spec
+from rewarm.mitigate.options import average_spec, mer_spec, merge_spec
 from tests.runhelpers import load, write_config
 
 
