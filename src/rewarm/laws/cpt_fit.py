@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize, nnls
+from scipy.optimize import nnls
 
 from rewarm import atomic
 from rewarm.errors import UserError
 from rewarm.laws import cpt, intervals
 from rewarm.laws.cpt_runs import CPTRun
-from rewarm.laws.fit import HUBER_DELTA
+from rewarm.laws.fit import HUBER_DELTA, best_of_starts
 from rewarm.laws.goodness import fit_metrics
 from rewarm.laws.threads import single_thread
 
@@ -188,31 +188,14 @@ def fit_domain(
         for e in (0.3, 3.0, 30.0, 300.0)
         for be in (0.5, 1.5)
     ]
-    candidates = []
-    for g in grid:
-        p0 = _linear_start(data, g)
-        if p0 is None:
-            continue
-        z0 = obj.pack(p0)
-        f0, _ = obj.value_and_grad(z0)
-        if math.isfinite(f0):
-            candidates.append((f0, z0))
-    if not candidates:
-        raise UserError("no start point gives a finite CPT-law objective; are the losses sane?")
-    candidates.sort(key=lambda c: c[0])
-    best: tuple[float, np.ndarray] | None = None
-    for _, z0 in candidates[:starts]:
-        res = minimize(
-            obj.value_and_grad,
-            z0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=obj.bounds(),
-            options={"maxiter": 300, "ftol": 1e-11, "gtol": 1e-8},
-        )
-        if best is None or res.fun < best[0]:
-            best = (float(res.fun), res.x)
-    assert best is not None
+    best = best_of_starts(
+        obj.value_and_grad,
+        obj.bounds(),
+        [None if (p0 := _linear_start(data, g)) is None else obj.pack(p0) for g in grid],
+        starts,
+        options={"maxiter": 300, "ftol": 1e-11, "gtol": 1e-8},
+        what="CPT-law objective",
+    )
     params = obj.unpack(best[1])
     return {n: params[n] for n in cpt.NAMES}, best[0]
 

@@ -233,6 +233,39 @@ def fit(
         return _fit(curves, law, starts, max_iter, delta, fixed)
 
 
+def best_of_starts(
+    value_and_grad: Any,
+    bounds: Any,
+    starts_z: list[np.ndarray | None],
+    starts: int,
+    *,
+    options: dict[str, Any],
+    what: str,
+) -> tuple[float, np.ndarray]:
+    """Multi-start L-BFGS-B: rank the start points (None: no start) by their objective,
+    run from the `starts` best finite ones; (objective, packed parameters) of the best.
+    `what` names the objective in the error when no start is finite."""
+    candidates = []
+    for z0 in starts_z:
+        if z0 is None:
+            continue
+        f0, _ = value_and_grad(z0)
+        if math.isfinite(f0):
+            candidates.append((f0, z0))
+    if not candidates:
+        raise UserError(f"no start point gives a finite {what}; are the losses sane?")
+    candidates.sort(key=lambda c: c[0])
+    best: tuple[float, np.ndarray] | None = None
+    for _, z0 in candidates[:starts]:
+        res = minimize(
+            value_and_grad, z0, jac=True, method="L-BFGS-B", bounds=bounds, options=options
+        )
+        if best is None or res.fun < best[0]:
+            best = (float(res.fun), res.x)
+    assert best is not None
+    return best
+
+
 def _fit(
     curves: list[Curve],
     law: Law[Design],
@@ -247,32 +280,19 @@ def _fit(
         fixed.pop("lam", None)
     prob = _Problem(law, curves, delta, fixed)
     free_names = {p.name for p in prob.free}
-    candidates = []
+    starts_z = []
     for g in law.start_grid():
         nonlinear = {k: v for k, v in g.items() if k in free_names}
         p0 = _linear_start(prob, nonlinear)
-        if p0 is None:
-            continue
-        z0 = prob.pack(p0)
-        f0, _ = prob.value_and_grad(z0)
-        if math.isfinite(f0):
-            candidates.append((f0, z0))
-    if not candidates:
-        raise UserError("no start point gives a finite objective; are the losses sane?")
-    candidates.sort(key=lambda c: c[0])
-    best: tuple[float, np.ndarray] | None = None
-    for _, z0 in candidates[:starts]:
-        res = minimize(
-            prob.value_and_grad,
-            z0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=prob.bounds(),
-            options={"maxiter": max_iter, "ftol": 1e-10, "gtol": 1e-7},
-        )
-        if best is None or res.fun < best[0]:
-            best = (float(res.fun), res.x)
-    assert best is not None
+        starts_z.append(None if p0 is None else prob.pack(p0))
+    best = best_of_starts(
+        prob.value_and_grad,
+        prob.bounds(),
+        starts_z,
+        starts,
+        options={"maxiter": max_iter, "ftol": 1e-10, "gtol": 1e-7},
+        what="objective",
+    )
     with torch.no_grad():
         params = {k: float(v) for k, v in prob.unpack(areas.as_tensor(best[1])).items()}
     seconds = time.perf_counter() - t0
