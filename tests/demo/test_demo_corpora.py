@@ -10,6 +10,7 @@ import pytest
 
 from rewarm.cli import main
 from rewarm.runlog import read_run
+from tests.runhelpers import WORDS as RUN_WORDS
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
@@ -32,21 +33,7 @@ heldout_min_tokens = 512
 """
 
 ARMS_RUN = ("retrain", "naive", "rewarm+replay")  # the baseline, a host and a branch
-WORDS = [
-    "the",
-    "a",
-    "river",
-    "quietly",
-    "flows",
-    "under",
-    "old",
-    "stone",
-    "bridges",
-    "while",
-    "people",
-    "walk",
-    "home",
-]
+WORDS = RUN_WORDS["prose"]
 
 
 def write_corpora(root):
