@@ -6,8 +6,9 @@ A checkpoint directory holds
 - `config.json`: the Hugging Face model config, so the weights load on their own;
 - `optimizer.pt`: `torch.save` of the optimizer state dict, read back only with
   `torch.load(weights_only=True)`: nothing in a checkpoint is unpickled as code;
-- `checksums.json`: the size and SHA-256 of `model.safetensors` and
-  `optimizer.pt`, verified before either is loaded, so a torn or bit-flipped file
+- `mitigation.safetensors` (a stage with a weight average or MER only): its state;
+- `checksums.json`: the size and SHA-256 of `model.safetensors`, `optimizer.pt`
+  and `mitigation.safetensors`, verified before any of them is loaded, so a torn or bit-flipped file
   is refused instead of resumed from;
 - `state.json`: position, step, stage, sampler state, RNG states, loop state and
   the LR plan's fingerprint (plain JSON; older checkpoints also hold a config hash,
@@ -46,8 +47,10 @@ from safetensors.torch import load_file, save_file
 
 from rewarm import atomic
 from rewarm.checkpoint_state import (  # re-exported: callers use `checkpoint.NAME`
+    CHECKED,
     CHECKSUMS,
     LATEST,
+    MITIGATION,
     MODEL_CONFIG,
     OPTIMIZER,
     SHARDS,
@@ -63,8 +66,10 @@ from rewarm.checkpoint_state import (  # re-exported: callers use `checkpoint.NA
 from rewarm.errors import UserError
 
 __all__ = [
+    "CHECKED",
     "CHECKSUMS",
     "LATEST",
+    "MITIGATION",
     "MODEL_CONFIG",
     "OPTIMIZER",
     "SHARDS",
@@ -152,7 +157,7 @@ def _write_files(
         extra(tmp)
     # Sizes and SHA-256 of the tensor files, checked on load: a torn or bit-flipped
     # file is refused instead of resuming from silently wrong numbers.
-    sums = {n: digest(tmp / n) for n in (WEIGHTS, OPTIMIZER) if (tmp / n).is_file()}
+    sums = {n: digest(tmp / n) for n in CHECKED if (tmp / n).is_file()}
     atomic.write_json(tmp / CHECKSUMS, sums, sort_keys=True)
     atomic.write_json(tmp / STATE, state, sort_keys=True)
 

@@ -19,6 +19,10 @@ from rewarm.errors import UserError
 STATE = "state.json"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.pt"
+MITIGATION = "mitigation.safetensors"
+"""A stage's weight average / MER anchor (`rewarm.mitigate.stage`), when it has one."""
+CHECKED = (WEIGHTS, OPTIMIZER, MITIGATION)
+"""The tensor files `checksums.json` records when present (sharded: with the shards)."""
 CHECKSUMS = "checksums.json"
 MODEL_CONFIG = "config.json"
 LATEST = "latest"

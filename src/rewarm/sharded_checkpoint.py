@@ -128,6 +128,8 @@ def save(
                 (tmp / checkpoint.MODEL_CONFIG).write_text(model_config_json, encoding="utf-8")
                 if extra is not None:
                     extra(tmp)
+                if (tmp / checkpoint.MITIGATION).is_file():
+                    sums[checkpoint.MITIGATION] = checkpoint.digest(tmp / checkpoint.MITIGATION)
                 atomic.write_json(tmp / checkpoint.CHECKSUMS, sums, sort_keys=True)
                 atomic.write_json(tmp / checkpoint.STATE, state or {}, sort_keys=True)
             atomic.write_text(root / checkpoint.LATEST, final.name + "\n")

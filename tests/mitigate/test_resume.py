@@ -60,7 +60,19 @@ def test_sigkill_mid_stage_with_average_and_mer_resumes_bitwise(tmp_path):
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     cfg = load(path)
-    assert (cfg.run_dir / "checkpoints" / "step_00000008" / "mitigation.safetensors").is_file()
+    saved = cfg.run_dir / "checkpoints" / "step_00000008" / "mitigation.safetensors"
+    assert saved.is_file()
+    assert "mitigation.safetensors" in checkpoint.read_checksums(saved.parent)
+    # A bit flip in the average's state is refused (exit 2, naming the file), not resumed.
+    good = saved.read_bytes()
+    saved.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    refused = subprocess.run(
+        [sys.executable, "-m", "rewarm", *args],
+        capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "mitigation.safetensors: corrupt" in refused.stderr
+    saved.write_bytes(good)
     rerun = subprocess.run(
         [sys.executable, "-m", "rewarm", *args],
         capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,

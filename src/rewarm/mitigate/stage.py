@@ -6,8 +6,9 @@ first weights), `after_step` (snapshots and Reptile steps when the stage's token
 cross their interval), `side_weights` (what to evaluate besides the trained model) and
 `finish` (the stage's end: the average or the merge replaces the trained weights if
 asked). `save` writes its tensors into a checkpoint directory as
-`mitigation.safetensors` (full tensors, the stage and counters in the metadata), so a
-resumed run continues bit for bit.
+`mitigation.safetensors` (full tensors, the stage and counters in the metadata; its
+size and SHA-256 in the checkpoint's `checksums.json`, checked before it is read), so
+a resumed run continues bit for bit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from rewarm import checkpoint
 from rewarm.config import Config
 from rewarm.errors import UserError
 from rewarm.mitigate import options as specs
@@ -27,7 +29,7 @@ from rewarm.mitigate.averaging import WeightAverage
 from rewarm.mitigate.mer import Reptile, interpolate
 from rewarm.mitigate.tensors import Weights, assign, full, sharded_like, snapshot
 
-FILE = "mitigation.safetensors"
+FILE = checkpoint.MITIGATION
 """A checkpoint's mitigation state (absent when its stage has none)."""
 TRAINED = "trained"
 """`eval` records' `weights` for the trained model before `finish` replaced it."""
@@ -154,6 +156,7 @@ def restore(
         return m
     from safetensors import safe_open
 
+    checkpoint.verify(path.parent, FILE)  # size and SHA-256 from checksums.json
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads((f.metadata() or {}).get("rewarm", "{}"))
     if meta.get("stage") != index:
