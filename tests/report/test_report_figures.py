@@ -92,3 +92,33 @@ def test_one_registration_reaches_files_markdown_and_html(
     page = render(two_runs, saved)
     assert "<figcaption>cont: tokens</figcaption>" in page
     assert page.count("data:image/png;base64,") == 3
+
+
+def test_side_evaluations_get_a_weights_figure_and_plain_runs_none(tmp_path: Path) -> None:
+    import json
+
+    from rewarm.report.side_plots import weights_figure
+
+    write_run(tmp_path / "avg", "continual", seed=2)
+    log = tmp_path / "avg" / "metrics.jsonl"
+    evals = [json.loads(line) for line in log.read_text().splitlines()]
+    evals = [r for r in evals if r["kind"] == "eval"]
+    side = [{**r, "loss": r["loss"] - 0.05, "weights": "ema"} for r in evals[len(evals) // 2 :]]
+    with log.open("a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in side)
+    st = study([read_run(tmp_path / "avg")])
+    run = st.runs[0]
+    # the side records are not the trained model's: its evaluations are unchanged
+    assert len(run.log.evals) == len(evals) and len(run.log.side_evals) == len(side)
+    fig = weights_figure(run, {"docs": "#000000", "code": "#ff0000"})
+    assert fig is not None
+    lines = fig.axes[0].get_lines()
+    labels = [ln.get_label() for ln in lines]
+    assert "code: ema" in labels and "code: trained model" in labels
+    ema = lines[labels.index("code: ema")]
+    assert ema.get_linestyle() == "--"
+    assert list(ema.get_ydata()) == [r["loss"] for r in side if r["domain"] == "code"]
+    write_run(tmp_path / "plain", "continual", seed=3)
+    assert weights_figure(study([read_run(tmp_path / "plain")]).runs[0], {}) is None
+    saved = figs.all_figures(st, tmp_path / "figs")
+    assert [s.id for s in saved].count("weights") == 1

@@ -5,8 +5,8 @@ for the study or once per run, and the function that draws it. `all_figures`
 draws and saves all of them; `summary.md` lists them in registry order and
 `report.html` places them by id (`rewarm.report.html`), so a new figure is one
 entry here. Consecutive per-run kinds are drawn run by run: the order is `lr`,
-then each run's `loss`, `gap`, `matrix`, `tasks` (runs with task records), then
-`compute`.
+then each run's `loss`, `gap`, `matrix`, `tasks` (runs with task records), `weights`
+(runs that evaluated other weights), then `compute`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from rewarm import plotting
 from rewarm.report import drawing
+from rewarm.report.side_plots import weights_figure
 from rewarm.report.summary import RunSummary, Study
 from rewarm.report.task_plots import task_figure
 
@@ -52,6 +53,10 @@ FIGURES: dict[str, StudyFigure | RunFigure] = {
     ),
     "tasks": RunFigure(
         caption="{run}: task metrics over training (lm-evaluation-harness)", draw=task_figure
+    ),
+    "weights": RunFigure(
+        caption="{run}: held-out loss of the trained model and of other weights (averages)",
+        draw=weights_figure,
     ),
     "compute": StudyFigure(caption="Final loss vs compute", draw=drawing.compute_figure),
 }
