@@ -7,6 +7,9 @@ import json
 import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,3 +178,38 @@ def records(run_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:
 
 def train_losses(run_dir: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in records(run_dir, "train")]
+
+
+# The CLI, SIGKILLing itself right after writing the train record of step 9: with the
+# test configs' checkpoints every 2 steps the last one is step 8, so the kill lands
+# mid-stage, between checkpoints, on any machine speed.
+_KILLED_AFTER_STEP_9 = """
+import os, signal, sys
+from rewarm.train import trainer
+real = trainer.log_train
+def log_then_die(s, *args):
+    real(s, *args)
+    if s.state.step == 9:
+        os.kill(os.getpid(), signal.SIGKILL)
+trainer.log_train = log_then_die
+from rewarm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def cli(args: list[str]) -> subprocess.CompletedProcess:
+    """`python -m rewarm ARGS` on one thread, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "rewarm", *args],
+        capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,
+    )  # fmt: skip
+
+
+def cli_killed_after_step_9(args: list[str]) -> None:
+    """Run `rewarm ARGS` (a `train`) until it kills itself after step 9's train record;
+    fail unless SIGKILL is what ended it."""
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_STEP_9, *args],
+        capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,22 +11,8 @@ import torch
 from rewarm import checkpoint
 from rewarm.train.trainer import train
 from tests.mitigate.test_mer import _weights
-from tests.runhelpers import ONE_THREAD_ENV, load, one_thread, records, write_config
+from tests.runhelpers import cli, cli_killed_after_step_9, load, one_thread, records, write_config
 
-# SIGKILL right after the train record of step 9; the last checkpoint is step 8, where
-# the average holds two snapshots (steps 6 and 8) and MER its second anchor.
-KILLED_CHILD = """
-import os, signal, sys
-from rewarm.train import trainer
-real = trainer.log_train
-def log_then_die(s, *args):
-    real(s, *args)
-    if s.state.step == 9:
-        os.kill(os.getpid(), signal.SIGKILL)
-trainer.log_train = log_then_die
-from rewarm.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 UNIFORM_AND_MER = (
     'average = { kind = "uniform", every_tokens = 256, last = 3 }\n'
     "mer = { every_tokens = 384, beta = 0.3 }\n"
@@ -54,11 +37,9 @@ def test_sigkill_mid_stage_with_average_and_mer_resumes_bitwise(tmp_path):
         train(ref, progress=False)
     path = write_config(tmp_path, "killed", extra=UNIFORM_AND_MER)
     args = ["train", str(path), "--no-progress"]
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_CHILD, *args],
-        capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    # killed after step 9: the last checkpoint is step 8, where the average holds two
+    # snapshots (steps 6 and 8) and MER its second anchor
+    cli_killed_after_step_9(args)
     cfg = load(path)
     saved = cfg.run_dir / "checkpoints" / "step_00000008" / "mitigation.safetensors"
     assert saved.is_file()
@@ -66,17 +47,11 @@ def test_sigkill_mid_stage_with_average_and_mer_resumes_bitwise(tmp_path):
     # A bit flip in the average's state is refused (exit 2, naming the file), not resumed.
     good = saved.read_bytes()
     saved.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
-    refused = subprocess.run(
-        [sys.executable, "-m", "rewarm", *args],
-        capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,
-    )  # fmt: skip
+    refused = cli(args)
     assert refused.returncode == 2, refused.stderr[-2000:]
     assert "mitigation.safetensors: corrupt" in refused.stderr
     saved.write_bytes(good)
-    rerun = subprocess.run(
-        [sys.executable, "-m", "rewarm", *args],
-        capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,
-    )  # fmt: skip
+    rerun = cli(args)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert [r["step"] for r in records(cfg.run_dir, "run") if r["event"] == "resume"] == [8]
     assert any("weights" in r for r in records(cfg.run_dir, "eval"))

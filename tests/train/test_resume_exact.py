@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-
 import pytest
 
-from tests.runhelpers import ONE_THREAD_ENV, load, records, train_losses, write_config
-
-# The child kills itself with SIGKILL right after writing the train record of step 9
-# (stage two runs steps 7-12; the last checkpoint before the kill is step 8), so the
-# kill lands mid-stage, between checkpoints, on any machine speed.
-KILLED_CHILD = """
-import os, signal, sys
-from rewarm.train import trainer
-real = trainer.log_train
-def log_then_die(s, *args):
-    real(s, *args)
-    if s.state.step == 9:
-        os.kill(os.getpid(), signal.SIGKILL)
-trainer.log_train = log_then_die
-from rewarm.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+from tests.runhelpers import (
+    cli,
+    cli_killed_after_step_9,
+    load,
+    records,
+    train_losses,
+    write_config,
+)
 
 
 @pytest.mark.slow
@@ -32,18 +19,11 @@ def test_sigkill_mid_stage_then_rerun_is_bitwise_identical(finished, tmp_path):
     ref = finished[0]  # the same config, run without interruption
     cfg_path = write_config(tmp_path, "killed")
     args = ["train", str(cfg_path), "--no-progress"]
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_CHILD, *args],
-        capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    cli_killed_after_step_9(args)  # mid-stage, between the checkpoints of steps 8 and 10
     cfg = load(cfg_path)
     assert max(s for s, _ in train_losses(cfg.run_dir)) == 9
 
-    rerun = subprocess.run(
-        [sys.executable, "-m", "rewarm", *args],
-        capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,
-    )  # fmt: skip
+    rerun = cli(args)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     resumed = [r for r in records(cfg.run_dir, "run") if r["event"] == "resume"]
     assert [r["step"] for r in resumed] == [8]

@@ -20,7 +20,15 @@ from rewarm import checkpoint
 from rewarm.model.export import export
 from rewarm.model.hf import load_checkpoint_model
 from rewarm.train.trainer import train
-from tests.runhelpers import ONE_THREAD_ENV, load, one_thread, records, train_losses, write_config
+from tests.runhelpers import (
+    ONE_THREAD_ENV,
+    cli_killed_after_step_9,
+    load,
+    one_thread,
+    records,
+    train_losses,
+    write_config,
+)
 
 # Run as `torchrun ... SCRIPT train CONFIG ...`: the CLI, with every process SIGKILLing
 # itself right after its shards of the step-10 checkpoint are written (the temporary
@@ -35,20 +43,6 @@ def write_then_die(tmp, state_dict):
         os.kill(os.getpid(), signal.SIGKILL)
     return out
 sharded_checkpoint._write_shards = write_then_die
-from rewarm.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-# One process SIGKILLs itself after the train record of step 9 (last checkpoint: 8).
-KILLED_AFTER_STEP_9 = """
-import os, signal, sys
-from rewarm.train import trainer
-real = trainer.log_train
-def log_then_die(s, *args):
-    real(s, *args)
-    if s.state.step == 9:
-        os.kill(os.getpid(), signal.SIGKILL)
-trainer.log_train = log_then_die
 from rewarm.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -159,11 +153,7 @@ def test_one_process_sharded_checkpoint_resumes_on_two_fsdp_processes(finished, 
     ]
     path = write_config(tmp_path, "one2two")
     args = ["train", str(path), "--no-progress"] + [x for s in sets for x in ("--set", s)]
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_AFTER_STEP_9, *args],
-        capture_output=True, text=True, check=False, env=ONE_THREAD_ENV,
-    )  # fmt: skip
-    assert killed.returncode == -9, killed.stderr[-2000:]
+    cli_killed_after_step_9(args)  # one process; its last checkpoint: step 8
     cfg = load(path, *sets)
     root = cfg.run_dir / "checkpoints"
     assert checkpoint.latest(root) == root / "step_00000008"
