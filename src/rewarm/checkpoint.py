@@ -78,6 +78,7 @@ __all__ = [
     "WEIGHTS",
     "assign_weights",
     "copy_to",
+    "link_or_copy",
     "is_complete",
     "is_sharded",
     "latest",
@@ -248,6 +249,15 @@ def prune(root: Path, keep: int) -> None:
             shutil.rmtree(gone, ignore_errors=True)
 
 
+def link_or_copy(src: str, dst: str) -> None:
+    """Hard-link `src` as `dst`, or copy it where links fail (another file system, no
+    link support): `shutil.copytree`'s `copy_function` for checkpoint files."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def copy_to(src: Path, root: Path, *, step: int | None = None, link: bool = True) -> Path:
     """Place a copy of complete checkpoint `src` (either format) under `root` as
     `step_NNNNNNNN` (its own step unless `step` is given) and point `root/latest` at it;
@@ -266,16 +276,8 @@ def copy_to(src: Path, root: Path, *, step: int | None = None, link: bool = True
     final = root / step_dir_name(number)
     root.mkdir(parents=True, exist_ok=True)
 
-    def place(a: str, b: str) -> None:
-        if link:
-            try:
-                os.link(a, b)
-                return
-            except OSError:
-                pass
-        shutil.copy2(a, b)
-
     with atomic.directory(final) as tmp:
+        place = link_or_copy if link else shutil.copy2
         shutil.copytree(src, tmp, dirs_exist_ok=True, copy_function=place)
     atomic.write_text(root / LATEST, final.name + "\n")
     return final

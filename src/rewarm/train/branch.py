@@ -52,7 +52,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,13 +258,6 @@ def _check_in_progress(cfg: Config, point: BranchPoint, s: int, k: int) -> None:
             )
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # another filesystem, or links not supported
-        shutil.copy2(src, dst)
-
-
 def _branch_state(cfg: Config, point: BranchPoint, fingerprint: str) -> dict[str, Any]:
     """The parent's state.json as the branch's own checkpoint state."""
     state = json.loads(json.dumps(point.state))  # a deep copy of plain JSON
@@ -316,7 +308,7 @@ def seed(cfg: Config) -> Branched | None:
             shutil.copytree(
                 point.checkpoint,
                 tmp / name,
-                copy_function=_link_or_copy,
+                copy_function=checkpoint.link_or_copy,
                 ignore=shutil.ignore_patterns(checkpoint.STATE),
             )
             atomic.write_json(tmp / name / checkpoint.STATE, state, sort_keys=True)
