@@ -199,11 +199,12 @@ def _fit_cpt(args: argparse.Namespace) -> int:
     for run, per in result.metrics.items():
         for d in result.params:
             if d in per:
-                c = per.get(f"cpt:{d}", {}).get("pred_e", float("nan"))
+                c = per.get(f"cpt:{d}", {}).get("pred_e")
+                cell = "-" if c is None else f"{c:.4f}"  # no CPT points (pre-training only)
                 f = per[f"final:{d}"]["rel_error"]
                 m = per[d]
                 print(
-                    f"{run:<24} {d:<12} {m['points']:>6} {m['pred_e']:>8.4f} {c:>10.4f} {f:>+10.4f}"
+                    f"{run:<24} {d:<12} {m['points']:>6} {m['pred_e']:>8.4f} {cell:>10} {f:>+10.4f}"
                 )
     if not result.folds:
         print("one run: no leave-one-run-out folds, so predictions have no interval")
