@@ -23,11 +23,12 @@ TRUE = {
 }
 
 
-def pt_lr() -> np.ndarray:
-    """LR of updates 1..PT: linear warmup, cosine to 0.1 x peak."""
+def pt_lr(floor: float = 0.1) -> np.ndarray:
+    """LR of updates 1..PT: linear warmup, cosine to `floor` x peak."""
     j = np.arange(1, PT + 1, dtype=np.float64)
     p = np.clip((j - WARM) / (PT - WARM), 0, 1)
-    return np.where(j <= WARM, PEAK * j / WARM, PEAK * (0.1 + 0.9 * (1 + np.cos(np.pi * p)) / 2))
+    cos = floor + (1 - floor) * (1 + np.cos(np.pi * p)) / 2
+    return np.where(j <= WARM, PEAK * j / WARM, PEAK * cos)
 
 
 def cpt_lr(arm: str, peak: float = PEAK) -> np.ndarray:
@@ -41,23 +42,35 @@ def cpt_lr(arm: str, peak: float = PEAK) -> np.ndarray:
     return np.where(q < warm, start + (peak - start) * q / warm, decay)
 
 
-def write_arm(root: Path, arm: str, replay: float, noise: float = 0.0, seed: int = 0) -> Path:
+def write_arm(
+    root: Path,
+    arm: str,
+    replay: float,
+    noise: float = 0.0,
+    seed: int = 0,
+    pt_floor: float = 0.1,
+    one_stage: bool = False,
+) -> Path:
+    """One arm's run; `pt_floor`: where its stage-1 cosine ends (x peak); `one_stage`:
+    the pre-training alone, no CPT stage."""
     run = root / arm
     run.mkdir(parents=True, exist_ok=True)
-    eta = np.concatenate([[0.0], pt_lr(), cpt_lr(arm)])
+    eta = np.concatenate([[0.0], pt_lr(pt_floor), cpt_lr(arm)])
+    if one_stage:
+        eta = eta[: PT + 1]
     areas = cpt.cpt_areas(eta, PT, replay)
     rng = np.random.default_rng(seed)
     stages = [
         {"name": "docs", "mix": {"docs": 1.0}, "replay": {}},
         {"name": "code", "mix": {"code": 1.0}, "replay": {"fraction": replay} if replay else {}},
-    ]
+    ][: 1 if one_stage else 2]
     log = RunLogWriter(run / "metrics.jsonl")
     log.write(RunStart(event="start", step=0, tokens=0, config={"stages": stages}))
     log.write(StageRecord(stage="docs", index=0, event="start", step=0, tokens=0))
     for k in range(1, eta.size):
         stage = "docs" if k <= PT else "code"
         log.write(TrainRecord(step=k, tokens=k, stage=stage, lr=float(eta[k]), loss=5.0))
-        if k == PT:
+        if k == PT and not one_stage:
             log.write(StageRecord(stage="docs", index=0, event="end", step=k, tokens=k))
             log.write(StageRecord(stage="code", index=1, event="start", step=k, tokens=k))
         if k % 8 == 0:
@@ -65,8 +78,10 @@ def write_arm(root: Path, arm: str, replay: float, noise: float = 0.0, seed: int
                 y = float(cpt.predict(p, areas.take(np.array([k])))[0])
                 y *= 1 + noise * rng.standard_normal()
                 log.write(EvalRecord(step=k, tokens=k, stage=stage, domain=d, loss=y))
-    log.write(
-        StageRecord(stage="code", index=1, event="end", step=eta.size - 1, tokens=eta.size - 1)
-    )
+    last = eta.size - 1
+    if one_stage:
+        log.write(StageRecord(stage="docs", index=0, event="end", step=last, tokens=last))
+    else:
+        log.write(StageRecord(stage="code", index=1, event="end", step=last, tokens=last))
     log.close()
     return run

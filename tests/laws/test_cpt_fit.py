@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rewarm.cli import main
+from rewarm.errors import UserError
 from rewarm.laws import cpt
 from rewarm.laws.cpt_fit import (
     HUBER_DELTA,
@@ -128,3 +129,50 @@ def test_objective_is_finite_where_a_trial_step_predicts_negative_losses(runs: P
     start = _linear_start(data, {"alpha": 0.5, "E": 3.0 / smax, "beta": 0.5, "a1": 0, "a2": 0})
     assert start is not None
     assert value < obj.value_and_grad(obj.pack(start))[0]
+
+
+def test_pretrain_only_runs_add_their_stage_1_and_nothing_after(
+    runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an arm with its own stage 1 (cosine to 0.5 x peak, not 0.1): the fit may see its
+    # pre-training, never its CPT stage
+    other = write_arm(tmp_path, "own-stage1", 0.05, noise=3e-4, pt_floor=0.5)
+    full = read_cpt_run(other)
+    pt = read_cpt_run(other, pretrain_only=True)
+    assert pt.pretrain_only and pt.transfer == PT and pt.eta.size == PT + 1
+    assert pt.replay == 0.0
+    for d, (steps, _) in pt.points.items():
+        assert steps[-1] == PT and steps.size == int(np.sum(full.points[d][0] <= PT))
+    arms = [read_cpt_run(runs / a) for a, _ in ARMS[:3]]
+    data = domain_data([*arms, pt], "docs", cpt.LAM)
+    assert (
+        data.loss.size == domain_data(arms, "docs", cpt.LAM).loss.size + pt.points["docs"][0].size
+    )
+    assert not np.any(data.cpt_point[data.run == 3])
+    result = fit_cpt([*arms, pt], lam=cpt.LAM)
+    assert {f.left_out for f in result.folds} == {"naive", "rewarm", "rewarm+replay"}
+    assert result.options["replay_fitted"] == [0.0, 0.05]
+    assert result.options["pretrain_only"] == ["own-stage1"]
+    assert result.options["pt_run"] == "own-stage1" and len(result.options["pt_eta"]) == PT + 1
+    # its CPT stage, never fitted, is predicted from its own pre-training
+    scores = score_run(result, full)
+    for d in TRUE:
+        assert scores[f"cpt:{d}"]["pred_e"] < 0.01, d
+    # a pre-training alone (one stage) reads only with pretrain_only
+    alone = write_arm(tmp_path, "pretraining", 0.0, one_stage=True)
+    with pytest.raises(UserError, match="pretraining.*stage after the first"):
+        read_cpt_run(alone)
+    assert read_cpt_run(alone, pretrain_only=True).transfer == PT
+    with pytest.raises(UserError, match="every run is pre-training only.*own-stage1"):
+        fit_cpt([pt])
+    # the command: misuse names the run
+    arm_dirs = [str(runs / a) for a, _ in ARMS[:3]]
+    out = tmp_path / "fit.json"
+    argv = ["fit", *arm_dirs, "--law", "cpt", "--lam", "0.999", "--pretrain-only", str(other)]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "pre-training only: own-stage1" in capsys.readouterr().out
+    assert main(["fit", *arm_dirs, "--law", "cpt", "--pretrain-only", arm_dirs[0]]) == 2
+    err = capsys.readouterr().err
+    assert arm_dirs[0] in err and "both" in err
+    assert main(["fit", *arm_dirs, "--pretrain-only", str(other)]) == 2
+    assert "--law cpt only" in capsys.readouterr().err

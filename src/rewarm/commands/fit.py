@@ -25,6 +25,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="default: mpl; cpt: per-domain held-out loss across a transfer point "
         "(Wang, Tissue et al. 2025)",
     )
+    p.add_argument(
+        "--pretrain-only",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="--law cpt: also fit this run directory's pre-training evaluations (up to its "
+        "transfer point, or all of a one-stage run) and nothing after; later predictions "
+        "with --schedule continue its pre-training (repeatable)",
+    )
     p.add_argument("--out", metavar="FIT.json", help="write the parameters and metrics here")
     p.add_argument("--plot", metavar="PNG", help="plot fitted vs actual curves")
     p.add_argument(
@@ -63,6 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.law == "cpt":
         return _fit_cpt(args)
+    if args.pretrain_only:
+        raise UserError(f"--pretrain-only {args.pretrain_only[0]}: applies to --law cpt only")
     from rewarm.laws.curves import parse_spec
     from rewarm.laws.fit import save_fit
     from rewarm.laws.inputs import load_curves
@@ -148,10 +159,17 @@ def _fit_cpt(args: argparse.Namespace) -> int:
 
     lam: float | str = "auto" if args.lam in (None, "auto") else _cpt_lam(args.lam)
     runs = []
-    for raw in args.curves:
+    fitted = {Path(raw).resolve() for raw in args.curves}
+    for raw in args.pretrain_only:
+        if Path(raw).resolve() in fitted:
+            raise UserError(
+                f"{raw}: given both as a run to fit and as --pretrain-only; name it once "
+                "(--pretrain-only keeps its CPT evaluations out of the fit)"
+            )
+    for raw, pt_only in [(c, False) for c in args.curves] + [(c, True) for c in args.pretrain_only]:
         if not Path(raw).is_dir():
             raise UserError(f"{raw}: --law cpt reads rewarm run directories (eval records)")
-        runs.append(read_cpt_run(Path(raw), stage=args.stage))
+        runs.append(read_cpt_run(Path(raw), stage=args.stage, pretrain_only=pt_only))
     result = fit_cpt(runs, lam=lam)
     print(f"law: cpt   runs: {', '.join(result.runs)}   fit time: {result.seconds:.1f} s")
     sel = result.options["lam_selection"]
@@ -164,6 +182,11 @@ def _fit_cpt(args: argparse.Namespace) -> int:
         f"transfer at update {result.options['transfer']}; replay ratios in the runs: "
         f"{', '.join(f'{r:g}' for r in result.options['replay_fitted'])}"
     )
+    if result.options["pretrain_only"]:
+        print(
+            "pre-training only: " + ", ".join(result.options["pretrain_only"]) + "; predict "
+            f"--schedule continues {result.options['pt_run']}'s pre-training"
+        )
     if len(result.options["replay_fitted"]) < 2:
         print("  (one replay ratio only: a1 = a2 = 0, the law cannot predict another ratio)")
     names = list(next(iter(result.params.values())))
@@ -176,11 +199,12 @@ def _fit_cpt(args: argparse.Namespace) -> int:
     for run, per in result.metrics.items():
         for d in result.params:
             if d in per:
-                c = per.get(f"cpt:{d}", {}).get("pred_e", float("nan"))
+                c = per.get(f"cpt:{d}", {}).get("pred_e")
+                cell = "-" if c is None else f"{c:.4f}"  # no CPT points (pre-training only)
                 f = per[f"final:{d}"]["rel_error"]
                 m = per[d]
                 print(
-                    f"{run:<24} {d:<12} {m['points']:>6} {m['pred_e']:>8.4f} {c:>10.4f} {f:>+10.4f}"
+                    f"{run:<24} {d:<12} {m['points']:>6} {m['pred_e']:>8.4f} {cell:>10} {f:>+10.4f}"
                 )
     if not result.folds:
         print("one run: no leave-one-run-out folds, so predictions have no interval")

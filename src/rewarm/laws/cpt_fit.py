@@ -15,6 +15,10 @@ replay parameters need runs with different replay ratios: with one ratio a1 = a2
 (the law cannot say what replay does), with two only a2 (the shift's factor) is
 fitted, with three or more both.
 
+Runs read with `pretrain_only` (`cpt_runs.read_cpt_run`) add their pre-training points
+only: they count for no replay ratio, are never left out, and the first of them is the
+pre-training that `predict --schedule` and `plan` append a CPT stage to.
+
 Folds: with K >= 2 runs, each run is left out once and the law refitted on the rest;
 the left-out run's held-out points (its CPT points, and its PT points when no other
 run shares its PT part) give that fold's relative errors, for intervals, and its
@@ -264,7 +268,7 @@ class CPTFit:
 def _fit_all(
     runs: list[CPTRun], domains: list[str], lam: float, delta: float
 ) -> dict[str, dict[str, float]]:
-    ratios = len({r.replay for r in runs})
+    ratios = len({r.replay for r in runs if not r.pretrain_only})
     return {d: fit_domain(domain_data(runs, d, lam), ratios, delta)[0] for d in domains}
 
 
@@ -277,9 +281,12 @@ the momentum of a drop barely decays at 0.999, so shorter runs may need less."""
 def _folds(
     runs: list[CPTRun], domains: list[str], lam: float, delta: float
 ) -> tuple[list[Fold], float]:
-    """Leave-one-run-out fits and their mean held-out PredE (over runs and domains)."""
+    """Leave-one-run-out fits and their mean held-out PredE (over runs and domains); runs
+    read `pretrain_only` stay in every fit."""
     out, pred_e = [], []
     for k, left in enumerate(runs):
+        if left.pretrain_only:
+            continue
         rest = [r for i, r in enumerate(runs) if i != k]
         shared = any(r.pt_key == left.pt_key for r in rest)
         fp = _fit_all(rest, domains, lam, delta)
@@ -303,26 +310,33 @@ def fit_cpt(
     """Fit every domain evaluated in all runs, with leave-one-run-out folds when K >= 2.
 
     `lam="auto"`: the momentum factor in `LAMS` with the lowest mean held-out PredE
-    over the folds (0.999 with one run); a number fixes it."""
+    over the folds (0.999 with one run); a number fixes it. Runs read `pretrain_only`
+    add their pre-training points (see the module docstring)."""
     if not runs:
         raise UserError("no runs to fit")
+    full = [r for r in runs if not r.pretrain_only]
+    if not full:
+        raise UserError(
+            "every run is pre-training only (" + ", ".join(r.name for r in runs) + "): the "
+            "CPT law needs at least one run with a CPT stage"
+        )
     t0 = time.perf_counter()
     with single_thread():
-        domains = sorted(set.intersection(*(set(r.points) for r in runs)))
+        domains = sorted(set.intersection(*(set(r.points) for r in full)))
         if not domains:
             raise UserError("the runs share no evaluated domain")
         candidates = LAMS if lam == "auto" else (float(lam),)
         scores: dict[str, float] = {}
         fold_list: list[Fold] = []
         chosen = candidates[0]
-        if folds and len(runs) >= 2:
+        if folds and len(full) >= 2:
             best = float("inf")
             for cand in candidates:
                 fs, scores[f"{cand:g}"] = _folds(runs, domains, cand, delta)
                 if scores[f"{cand:g}"] < best:
                     best, chosen, fold_list = scores[f"{cand:g}"], cand, fs
         params = _fit_all(runs, domains, chosen, delta)
-    first = runs[0]
+    first = next((r for r in runs if r.pretrain_only), full[0])
     result = CPTFit(
         params=params,
         runs=[r.name for r in runs],
@@ -336,8 +350,10 @@ def fit_cpt(
             "transfer": first.transfer,
             "warmup": first.warmup,
             "pt_eta": first.eta[: first.transfer + 1].tolist(),
+            "pt_run": first.name,
             "peak": float(first.eta.max()),
-            "replay_fitted": sorted({r.replay for r in runs}),
+            "replay_fitted": sorted({r.replay for r in full}),
+            "pretrain_only": [r.name for r in runs if r.pretrain_only],
         },
         seconds=time.perf_counter() - t0,
     )

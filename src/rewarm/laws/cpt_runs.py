@@ -8,6 +8,11 @@ the CPT stage (by default the second stage; `stage=NAME` picks another); points
 after that stage's end are left out (the law has one transfer). The replay ratio is
 the CPT stage's `replay.fraction` in the config the run last started or resumed with
 (a branched demo arm resumes the host's log under its own config).
+
+`pretrain_only=True` reads a run's pre-training only: its updates and evaluations up
+to the transfer point (the whole run when it has one stage). That is what exists
+before a CPT stage is paid for, so a fit can use a pre-training that none of the
+fitted arms shares while the run's own CPT stage stays held out.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class CPTRun:
     """domain -> (steps, losses) of its evaluations (steps after the warmup)."""
     warmup: int = 0
     """Update where the first LR ramp ends (the momentum starts there)."""
+    pretrain_only: bool = False
+    """Only the pre-training part was read (`read_cpt_run(pretrain_only=True)`)."""
 
     def areas(self, steps: np.ndarray, lam: float = cpt.LAM) -> cpt.Areas:
         full = cpt.cpt_areas(self.eta, self.transfer, self.replay, lam, self.warmup)
@@ -66,8 +73,11 @@ def _lr_per_update(log: RunLog, path: Path) -> np.ndarray:
     return eta
 
 
-def _cpt_stage(log: RunLog, stage: str | None, path: Path) -> tuple[int, int, int | None]:
-    """(stage index, step it starts at, step it ends at or None) from the stage records."""
+def _cpt_stage(
+    log: RunLog, stage: str | None, path: Path, pretrain_only: bool = False
+) -> tuple[int, int, int | None]:
+    """(stage index, step it starts at, step it ends at or None) from the stage records;
+    with `pretrain_only`, a run of one stage ends its pre-training at its last update."""
     starts = {r.index: r for r in log.stages if r.event == "start"}
     ends = {r.index: r for r in log.stages if r.event == "end"}
     if stage is None:
@@ -77,6 +87,9 @@ def _cpt_stage(log: RunLog, stage: str | None, path: Path) -> tuple[int, int, in
         if not found:
             raise UserError(f"{path}: no stage named {stage!r} started in this run")
         index = found[0]
+    if pretrain_only and stage is None and index not in starts:
+        last = max([r.step for r in log.trains], default=0)
+        return 1, last, last
     if index not in starts or index == 0:
         raise UserError(
             f"{path}: the CPT law needs a run with a stage after the first (the transfer "
@@ -86,15 +99,22 @@ def _cpt_stage(log: RunLog, stage: str | None, path: Path) -> tuple[int, int, in
     return index, starts[index].step, end
 
 
-def read_cpt_run(path: str | Path, stage: str | None = None) -> CPTRun:
-    """One run directory as a `CPTRun`; UserError naming the run when it cannot be used."""
+def read_cpt_run(path: str | Path, stage: str | None = None, pretrain_only: bool = False) -> CPTRun:
+    """One run directory as a `CPTRun`; UserError naming the run when it cannot be used.
+    `pretrain_only`: keep the updates and evaluations up to the transfer point only."""
     path = Path(path)
     log = read_run(path)
     eta = _lr_per_update(log, path)
-    index, transfer, end = _cpt_stage(log, stage, path)
+    index, transfer, end = _cpt_stage(log, stage, path, pretrain_only)
+    if pretrain_only:
+        end = transfer
     cfg = _last_config(log)
-    try:
-        replay = float((cfg["stages"][index].get("replay") or {}).get("fraction", 0.0))
+    try:  # pre-training points do not depend on the CPT stage's replay
+        replay = (
+            0.0
+            if pretrain_only
+            else float((cfg["stages"][index].get("replay") or {}).get("fraction", 0.0))
+        )
     except (KeyError, IndexError, TypeError, AttributeError, ValueError):
         raise UserError(
             f"{path}: the run's config has no stages[{index}] to read replay from"
@@ -106,7 +126,8 @@ def read_cpt_run(path: str | Path, stage: str | None = None) -> CPTRun:
         if warmup < r.step <= last and math.isfinite(r.loss) and r.loss > 0:
             by_domain.setdefault(r.domain, {})[r.step] = r.loss
     if not by_domain:
-        raise UserError(f"{path}: no eval records after the warmup (step {warmup})")
+        what = f"up to its transfer point (step {transfer})" if pretrain_only else ""
+        raise UserError(f"{path}: no eval records after the warmup (step {warmup}) {what}".strip())
     points = {
         d: (np.array(sorted(v), dtype=np.int64), np.array([v[s] for s in sorted(v)]))
         for d, v in sorted(by_domain.items())
@@ -114,5 +135,11 @@ def read_cpt_run(path: str | Path, stage: str | None = None) -> CPTRun:
     if end is not None:
         eta = eta[: end + 1]
     return CPTRun(
-        name=log.name, eta=eta, transfer=transfer, replay=replay, points=points, warmup=warmup
+        name=log.name,
+        eta=eta,
+        transfer=transfer,
+        replay=replay,
+        points=points,
+        warmup=warmup,
+        pretrain_only=pretrain_only,
     )
