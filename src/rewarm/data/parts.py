@@ -6,7 +6,8 @@ little idle time, and a unit's overhead stays small): consecutive small files
 together, a large .jsonl file by byte ranges (whole lines), a large .parquet file by
 row groups; a text file, a `datasets` directory and a built-in corpus file are never
 cut. Worker processes (`data.workers`) read a unit's documents, encode them in
-batches with the fast tokenizer's `encode_batch` (one thread each) and write, under
+batches with the fast tokenizer's batch API (`tokenizer.BackendTokenizer.encode_batch`,
+one thread each) and write, under
 `data_dir/NAME/parts/`, each file atomically:
 
     u000007-0.bin   the unit's ids, every document followed by the end-of-document id
@@ -50,7 +51,7 @@ from rewarm.data import tokenizer as tok_mod
 
 UNIT_BYTES = 4 << 20  # text per unit, at most
 MIN_UNIT_BYTES = 1 << 20  # ... and at least, unless UNIT_BYTES is smaller
-BATCH_BYTES = 1 << 20  # text per encode_batch call
+BATCH_BYTES = 1 << 20  # text per batch encode call
 PARTS = "parts"
 
 
