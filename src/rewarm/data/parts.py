@@ -337,9 +337,11 @@ def _run(
     tok: tok_mod.Tokenizer,
     on_unit: Callable[[Done, int], None],
 ) -> tuple[list[Done], int]:
-    """Use the units in order, running up to 2 x n_proc of them ahead (see the module
-    docstring for the byte budget)."""
-    window = 2 * n_proc
+    """Use the units in order. Without a byte budget every unit is queued at once, so
+    that a worker never waits for a slower one's unit to be used before it gets more
+    work; with one, up to 2 x n_proc units run ahead of the one being used (see the
+    module docstring for the budget)."""
+    window = 2 * n_proc if max_bytes else len(units)
     pending: dict[int, Future | _Later] = {}
     used: list[Done] = []
     reused, total, ahead = 0, 0, 0
