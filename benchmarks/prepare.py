@@ -10,23 +10,30 @@ and 32), cut into units of 1-4 MiB (`rewarm.data.parts.unit_size`). One
 byte-level BPE of 8,192 ids, trained once on a sample and saved as a Hugging Face
 tokenizer directory, serves both sides (`tokenizer.kind = "hf:DIR"`).
 
-Each measurement runs in a fresh process on the same cores, both sides twice per size,
-alternating (the faster run of each counts):
+Each measurement runs in a fresh process on the same cores, each side twice per
+size, in turns (the second round in reverse order; the faster run of each counts):
 
 - rewarm: `prepare(cfg, force=True)` with `data.workers` = the cores: resolving and
   hashing the files, tokenizing in resumable units in worker processes, the held-out
   split, the manifest; wall time from the call to its return.
-- baseline: the same files read line by line, `json.loads`, texts gathered into
-  ~1 MB batches and encoded with the fast tokenizer's own `encode_batch` on all
-  cores (its thread pool), ids discarded.
+- baseline: what a careful user would write with the library alone: the same files
+  read line by line, `json.loads`, texts gathered into ~1 MB batches and encoded
+  with the fast tokenizer's fastest batch API on all cores (its thread pool), ids
+  discarded. That is `encode_batch_fast` (tokenizers >= 0.20: ids without the
+  character offsets; rewarm uses it too), else `encode_batch`.
+- the same loop with `encode_batch` (offsets computed), shown alongside: the
+  baseline an earlier version of this script used. No target.
 
-Module imports (transformers, tokenizers) happen before the clock on both sides.
+Module imports (transformers, tokenizers) happen before the clock on every side.
 Throughput is MB of .jsonl per second per core. CPU seconds per MB are counted
-alongside (rewarm: its main process plus every descendant, from /proc/PID/stat
-sampled every 20 ms; baseline: its process, all threads): on a machine shared with
-other jobs they say whether a gap in wall time is work or waiting. Memory is the peak
-resident set of the prepare's main process (VmHWM) and of its largest descendant
-(the workers and their fork server; VmRSS sampled every 20 ms).
+alongside (the process, all its threads, plus every descendant: for rewarm its fork
+server and workers): on a machine shared with other jobs they say whether a gap in
+wall time is work or waiting. Memory is the peak resident set (VmHWM) of the
+prepare's main process and of its largest descendant.
+
+Measurement cost: every side runs the same sampler thread (`Descendants`), which
+every 50 ms walks the process's own tree of children and reads two /proc files per
+descendant (none on the baseline's side); the script prints what it costs.
 
 Targets (issue 16): prepare throughput >= 0.8 x the baseline's at every size; peak
 memory flat in corpus size: the largest corpus's peak over the smallest's <= 1.25,
@@ -36,6 +43,7 @@ for the main process and for the workers. Results: benchmarks/results/prepare.js
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -107,10 +115,28 @@ def _own_cpu() -> float:
     return use.ru_utime + use.ru_stime
 
 
-class TreePeaks:
-    """Peak VmRSS of every descendant process (the prepare's workers and their fork
-    server), sampled every 20 ms in a thread; `.worker` is the largest, MiB, and
-    `.cpu` the CPU seconds all of them used (the last sample of each)."""
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (every thread's `children` list: each thread forks)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):  # the thread ended
+            out += [int(c) for c in task.read_text().split()]
+    return out
+
+
+class Descendants:
+    """The descendants of this process (the prepare's fork server and workers; none for
+    the baseline), sampled every `PERIOD` s in a thread: `.worker` is the largest peak
+    resident set among them (each one's VmHWM, so no peak falls between samples), MiB,
+    and `.cpu` the CPU seconds they used (each one's last sample: what a process uses
+    in its last `PERIOD` s is not counted).
+
+    Both sides run one, so that both carry the same measurement cost. The sampler
+    walks only this process's tree (`/proc/PID/task/*/children`), a handful of /proc
+    reads per sample; scanning every /proc/*/status every 20 ms, as an earlier version
+    did, took 18% of a core, from one side only."""
+
+    PERIOD = 0.05
 
     def __init__(self) -> None:
         self.peaks: dict[int, float] = {}
@@ -118,25 +144,24 @@ class TreePeaks:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        me = os.getpid()
-        while not self._stop.wait(0.02):
-            parents = {}
-            for entry in Path("/proc").iterdir():
-                if entry.name.isdigit():
-                    st = _status(entry.name)
-                    if "PPid" in st:
-                        parents[int(entry.name)] = (int(st["PPid"]), st.get("VmRSS", "0 kB"))
-            for pid, (ppid, rss) in parents.items():
-                p, hops = ppid, 0
-                while p not in (me, 0, 1) and p in parents and hops < 8:
-                    p, hops = parents[p][0], hops + 1
-                if p == me:
-                    mib = float(rss.split()[0]) / 1024
-                    self.peaks[pid] = max(self.peaks.get(pid, 0.0), mib)
-                    self.cpus[pid] = max(self.cpus.get(pid, 0.0), _cpu_seconds(pid))
+    def _sample(self) -> None:
+        todo = _children(os.getpid())
+        while todo:
+            pid = todo.pop()
+            hwm = _status(pid).get("VmHWM")
+            if hwm is None:  # gone
+                continue
+            # The last sample of each (both only grow): a child sampled between its fork
+            # and its exec (the fork server's) shows the parent's pages until then.
+            self.peaks[pid] = float(hwm.split()[0]) / 1024
+            self.cpus[pid] = _cpu_seconds(pid)
+            todo += _children(pid)
 
-    def __enter__(self) -> TreePeaks:
+    def _run(self) -> None:
+        while not self._stop.wait(self.PERIOD):
+            self._sample()
+
+    def __enter__(self) -> Descendants:
         self._thread.start()
         return self
 
@@ -151,6 +176,14 @@ class TreePeaks:
     @property
     def cpu(self) -> float:
         return sum(self.cpus.values())
+
+
+def sampler_cost(seconds: float = 2.0) -> float:
+    """CPU seconds per second the sampler takes in a process with no children."""
+    t0, cpu0 = time.perf_counter(), _own_cpu()
+    with Descendants():
+        time.sleep(seconds)
+    return (_own_cpu() - cpu0) / (time.perf_counter() - t0)
 
 
 def _main_peak() -> float:
@@ -174,7 +207,7 @@ def child_prepare(corpus: str, tokenizer: str, out: str, cores: int) -> dict[str
         },
         "prepare.py",
     )
-    with TreePeaks() as tree:
+    with Descendants() as tree:
         t0, cpu0 = time.perf_counter(), _own_cpu()
         data = prepare(cfg, progress=False, force=True)["web"]
         seconds, cpu = time.perf_counter() - t0, _own_cpu() - cpu0
@@ -188,31 +221,42 @@ def child_prepare(corpus: str, tokenizer: str, out: str, cores: int) -> dict[str
     }
 
 
-def child_baseline(corpus: str, tokenizer: str) -> dict[str, Any]:
+def child_baseline(corpus: str, tokenizer: str, api: str) -> dict[str, Any]:
+    """The plain loop: `api` is "encode_batch_fast" (the baseline, where the library
+    has it) or "encode_batch" (the same loop with offsets computed, for comparison)."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(Path(tokenizer) / "tokenizer.json"))
-    t0, cpu0 = time.perf_counter(), _own_cpu()
-    tokens, batch, size = 0, [], 0
-    for path in sorted(Path(corpus).glob("*.jsonl")):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                text = json.loads(line)["text"]
-                batch.append(text)
-                size += len(text)
-                if size >= 1 << 20:
-                    tokens += sum(
-                        len(e.ids) for e in tok.encode_batch(batch, add_special_tokens=False)
-                    )
-                    batch, size = [], 0
-    if batch:
-        tokens += sum(len(e.ids) for e in tok.encode_batch(batch, add_special_tokens=False))
+    encode = getattr(tok, api)
+    with Descendants() as tree:  # finds nothing: the same sampling cost as the other side
+        t0, cpu0 = time.perf_counter(), _own_cpu()
+        tokens, batch, size = 0, [], 0
+        for path in sorted(Path(corpus).glob("*.jsonl")):
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    text = json.loads(line)["text"]
+                    batch.append(text)
+                    size += len(text)
+                    if size >= 1 << 20:
+                        tokens += sum(len(e.ids) for e in encode(batch, add_special_tokens=False))
+                        batch, size = [], 0
+        if batch:
+            tokens += sum(len(e.ids) for e in encode(batch, add_special_tokens=False))
+        seconds, cpu = time.perf_counter() - t0, _own_cpu() - cpu0
     return {
-        "seconds": time.perf_counter() - t0,
-        "cpu_seconds": _own_cpu() - cpu0,
+        "seconds": seconds,
+        "cpu_seconds": cpu + tree.cpu,
         "tokens": tokens,
         "main_peak_mib": _main_peak(),
+        "processes": len(tree.peaks),
     }
+
+
+def _fastest_api() -> str:
+    """The plain loop's encoder: the library's fastest batch API for ids alone."""
+    from tokenizers import Tokenizer
+
+    return "encode_batch_fast" if hasattr(Tokenizer, "encode_batch_fast") else "encode_batch"
 
 
 def main() -> int:
@@ -225,12 +269,14 @@ def main() -> int:
         if kind == "prepare":
             result = child_prepare(rest[0], rest[1], rest[2], int(rest[3]))
         else:
-            result = child_baseline(rest[0], rest[1])
+            result = child_baseline(rest[0], rest[1], kind)
         common.emit_result(result)
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
     sizes_mb = (8, 16, 32) if args.quick else (16, 48, 144)
+    api = _fastest_api()
+    sampler = sampler_cost()
     rows = []
     with tempfile.TemporaryDirectory(prefix="rewarm-bench-prepare-") as tmp:
         tokdir = Path(tmp) / "tokenizer"
@@ -240,32 +286,24 @@ def main() -> int:
             size = write_corpus(corpus, mb << 20)
             script = str(Path(__file__).resolve())
             out = Path(tmp) / f"out-{mb}"
-            bases, ourss = [], []
-            for _ in range(REPEATS):  # alternating, so that load from others hits both alike
-                bases.append(
-                    common.run_worker([script, "--child", "baseline", str(corpus), str(tokdir)])
-                )
-                ourss.append(
-                    common.run_worker(
-                        [
-                            script,
-                            "--child",
-                            "prepare",
-                            str(corpus),
-                            str(tokdir),
-                            str(out),
-                            str(cores),
-                        ]
-                    )
-                )
-            base = min(bases, key=lambda r: r["seconds"])
-            ours = min(ourss, key=lambda r: r["seconds"])
-            ours["main_peak_mib"] = max(r["main_peak_mib"] for r in ourss)
-            ours["worker_peak_mib"] = max(r["worker_peak_mib"] for r in ourss)
-            per_core = {
-                k: size / 2**20 / r["seconds"] / cores
-                for k, r in (("rewarm", ours), ("baseline", base))
+            sides = {
+                "baseline": [api, str(corpus), str(tokdir)],
+                "rewarm": ["prepare", str(corpus), str(tokdir), str(out), str(cores)],
+                "plain": ["encode_batch", str(corpus), str(tokdir)],
             }
+            if api == "encode_batch":  # no faster API: the baseline is the plain loop
+                del sides["plain"]
+            runs: dict[str, list[dict[str, Any]]] = {k: [] for k in sides}
+            for r in range(REPEATS):  # alternating, so that load from others hits all alike
+                for side in list(sides)[:: 1 if r % 2 == 0 else -1]:
+                    runs[side].append(common.run_worker([script, "--child", *sides[side]]))
+            best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
+            base, ours = best["baseline"], best["rewarm"]
+            plain = best.get("plain", base)
+            ours["main_peak_mib"] = max(r["main_peak_mib"] for r in runs["rewarm"])
+            ours["worker_peak_mib"] = max(r["worker_peak_mib"] for r in runs["rewarm"])
+            per_core = {k: size / 2**20 / r["seconds"] / cores for k, r in best.items()}
+            per_core.setdefault("plain", per_core["baseline"])
             rows.append(
                 {
                     "corpus_mib": size / 2**20,
@@ -274,10 +312,16 @@ def main() -> int:
                     "rewarm_mb_s_per_core": per_core["rewarm"],
                     "baseline_mb_s_per_core": per_core["baseline"],
                     "ratio": per_core["rewarm"] / per_core["baseline"],
+                    "plain_mb_s_per_core": per_core["plain"],
+                    "ratio_to_plain": per_core["rewarm"] / per_core["plain"],
                     "rewarm_cpu_s_per_mb": ours["cpu_seconds"] / (size / 2**20),
                     "baseline_cpu_s_per_mb": base["cpu_seconds"] / (size / 2**20),
+                    "plain_cpu_s_per_mb": plain["cpu_seconds"] / (size / 2**20),
                     "rewarm_seconds": ours["seconds"],
                     "baseline_seconds": base["seconds"],
+                    "plain_seconds": plain["seconds"],
+                    "rewarm_runs_seconds": [r["seconds"] for r in runs["rewarm"]],
+                    "baseline_runs_seconds": [r["seconds"] for r in runs["baseline"]],
                     "main_peak_mib": ours["main_peak_mib"],
                     "worker_peak_mib": ours["worker_peak_mib"],
                     "baseline_peak_mib": base["main_peak_mib"],
@@ -292,6 +336,8 @@ def main() -> int:
                     r["rewarm_mb_s_per_core"],
                     r["baseline_mb_s_per_core"],
                     r["ratio"],
+                    r["plain_mb_s_per_core"],
+                    r["ratio_to_plain"],
                     r["rewarm_cpu_s_per_mb"],
                     r["baseline_cpu_s_per_mb"],
                     r["main_peak_mib"],
@@ -303,10 +349,12 @@ def main() -> int:
             [
                 "corpus MiB",
                 "rewarm MB/s/core",
-                "tokenizers MB/s/core",
+                f"{api} loop MB/s/core",
                 "ratio",
+                "encode_batch loop MB/s/core",
+                "ratio to it",
                 "rewarm CPU s/MB",
-                "tokenizers CPU s/MB",
+                f"{api} loop CPU s/MB",
                 "main peak MiB",
                 "worker peak MiB",
                 "baseline peak MiB",
@@ -336,12 +384,15 @@ def main() -> int:
         )
     print()
     print(common.figures_table(figures))
+    print(f"\nbaseline: {api}; the sampler (on both sides) takes {sampler:.2%} of a core")
     path = common.write_json(
         "prepare",
         {
             "benchmark": "prepare",
             "quick": args.quick,
             "cores": cores,
+            "baseline_api": api,
+            "sampler_cpu_per_s": sampler,
             "machine": common.machine_info(),
             "rows": rows,
             "figures": figures,

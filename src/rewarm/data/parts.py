@@ -6,7 +6,8 @@ little idle time, and a unit's overhead stays small): consecutive small files
 together, a large .jsonl file by byte ranges (whole lines), a large .parquet file by
 row groups; a text file, a `datasets` directory and a built-in corpus file are never
 cut. Worker processes (`data.workers`) read a unit's documents, encode them in
-batches with the fast tokenizer's `encode_batch` (one thread each) and write, under
+batches with the fast tokenizer's batch API (`tokenizer.BackendTokenizer.encode_batch`,
+one thread each) and write, under
 `data_dir/NAME/parts/`, each file atomically:
 
     u000007-0.bin   the unit's ids, every document followed by the end-of-document id
@@ -50,7 +51,7 @@ from rewarm.data import tokenizer as tok_mod
 
 UNIT_BYTES = 4 << 20  # text per unit, at most
 MIN_UNIT_BYTES = 1 << 20  # ... and at least, unless UNIT_BYTES is smaller
-BATCH_BYTES = 1 << 20  # text per encode_batch call
+BATCH_BYTES = 1 << 20  # text per batch encode call
 PARTS = "parts"
 
 
@@ -336,9 +337,11 @@ def _run(
     tok: tok_mod.Tokenizer,
     on_unit: Callable[[Done, int], None],
 ) -> tuple[list[Done], int]:
-    """Use the units in order, running up to 2 x n_proc of them ahead (see the module
-    docstring for the byte budget)."""
-    window = 2 * n_proc
+    """Use the units in order. Without a byte budget every unit is queued at once, so
+    that a worker never waits for a slower one's unit to be used before it gets more
+    work; with one, up to 2 x n_proc units run ahead of the one being used (see the
+    module docstring for the budget)."""
+    window = 2 * n_proc if max_bytes else len(units)
     pending: dict[int, Future | _Later] = {}
     used: list[Done] = []
     reused, total, ahead = 0, 0, 0

@@ -139,8 +139,15 @@ class BackendTokenizer:
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
         # The Rust library encodes a batch on all its threads (RAYON_NUM_THREADS).
-        encs = self.backend.encode_batch(texts, add_special_tokens=False)
+        encs = self._encode_batch(texts, add_special_tokens=False)
         return [np.asarray(e.ids, dtype=np.int64) for e in encs]
+
+    @property
+    def _encode_batch(self) -> Any:
+        """`encode_batch_fast` where the library has it (tokenizers >= 0.20: the same ids,
+        without the character offsets, which `prepare` never reads; about 1.5x faster on
+        one thread), else `encode_batch`."""
+        return getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.backend.decode([int(i) for i in ids], skip_special_tokens=True)
