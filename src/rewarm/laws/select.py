@@ -74,7 +74,15 @@ HORIZON = 2 / 3
 def _fit(curves: list[Curve], law_name: str, s: Setting, lam: float | None) -> FitResult:
     law = make_law(law_name, lam=lam, warmup_ld=s.method == "paper")
     method = s.method if law_name == "mpl" else "lbfgs"
-    return fit(curves, law, starts=s.starts, delta=s.delta, method=method, adam_steps=s.adam_steps)
+    return fit(
+        curves,
+        law,
+        starts=s.starts,
+        delta=s.delta,
+        method=method,
+        adam_steps=s.adam_steps,
+        weight_decay=s.weight_decay,
+    )
 
 
 @dataclass
