@@ -39,3 +39,15 @@ def test_one_curve_has_only_the_horizon_fold() -> None:
     res = select_and_fit([synthetic("cosine", total=3000, warmup=200)], "mpl", (GOOD,))
     (fold,) = res.options["folds"]
     assert fold["left_out"].startswith("horizon")
+
+
+def test_every_knob_of_a_setting_reaches_the_fit() -> None:
+    """A setting that differs only in weight decay must fit differently (it once was
+    dropped on the way, so the menu's weight-decay setting was the plain one)."""
+    from rewarm.laws.select import _fit
+
+    train = [synthetic(k, total=3000, warmup=200, noise=5e-4) for k in ("cosine", "step")]
+    plain = _fit(train, "mpl", GOOD, None)
+    decayed = _fit(train, "mpl", Setting("wd", "staged", weight_decay=0.05), None)
+    assert decayed.options["weight_decay"] == 0.05
+    assert decayed.params != plain.params

@@ -39,7 +39,7 @@ from rewarm.laws.base import D, Design, Law
 from rewarm.laws.curves import Curve
 from rewarm.laws.goodness import fit_metrics
 from rewarm.laws.mpl import MPLaw
-from rewarm.laws.staged import START, adam_refine, instant_drop_fit
+from rewarm.laws.staged import FLOOR, START, adam_refine, instant_drop_fit
 from rewarm.laws.threads import single_thread
 from rewarm.laws.tissue import TissueLaw
 
@@ -152,8 +152,14 @@ class _Problem(Generic[D]):
         return torch.cat([d.evaluate(p) for d in self.designs])
 
     def objective(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
-        pred = torch.clamp(self.predict(p), min=1e-8)
-        r = torch.log(pred) - self.log_y
+        # log(pred), continued below FLOOR * loss by its tangent (`staged.safe_log`):
+        # a trial point predicting a loss <= 0 keeps a slope back towards sane values
+        pred = self.predict(p)
+        floor = FLOOR * torch.exp(self.log_y)
+        log_pred = (
+            torch.log(torch.maximum(pred, floor)) + (torch.minimum(pred, floor) - floor) / floor
+        )
+        r = log_pred - self.log_y
         # scaled by delta^2 so L-BFGS-B sees values of order 1
         return huber(r, self.delta).mean() / self.delta**2
 

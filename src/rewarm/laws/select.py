@@ -19,7 +19,7 @@ leave-one-curve-out folds, and the horizon fold's PredE (curve mean over the tai
 the best setting is fitted on all curves. Its folds are kept in the fit file:
 `predict_band` turns them into intervals (`laws.intervals`, jackknife+ with each
 fold's held-out errors). Nothing here looks at curves other than those given; ties
-keep the earlier setting (today's default first).
+keep the earlier setting (the plain staged fit first).
 
 With one curve there is only the horizon fold (no curve to leave out).
 """
@@ -61,12 +61,16 @@ MPL_SETTINGS: tuple[Setting, ...] = (
     Setting("staged, Huber 1e-2", "staged", delta=1e-2),
     Setting("staged, 50 Adam steps", "staged", adam_steps=50),
     Setting("staged, weight decay 0.01", "staged", weight_decay=0.01),
+    Setting("lbfgs", "lbfgs"),
 )
-"""The default fit's robustness settings: the paper's two-stage fit as today (its
-short refinement is an implicit regulariser, see `laws.staged`), with a less robust
-loss, with a stronger pull towards the instant-drop fit, and with the released code's
-weight decay. The fit run to convergence (`lbfgs`) is not in the menu: see
-docs/laws.md ("Choosing the fit by validation") for why, and `--method lbfgs`."""
+"""The default fit's settings: the paper's two-stage fit (its short refinement is an
+implicit regulariser, see `laws.staged`), with a less robust loss, with a stronger
+pull towards the instant-drop fit, with the released code's weight decay, and the
+fit run to convergence. Decided on curves outside the shared test set
+(`benchmarks/laws_validation.py`, docs/laws.md "Which menu and rule: a study on
+other curves"): choosing the best validation score beat every fixed setting but the
+converged one (a tie), and the 1-SE and averaging rules; adding `lbfgs` changed no
+choice there, and it was in the menu before the test set was looked at."""
 HORIZON = 2 / 3
 """The horizon fold fits every curve up to this share of its post-warmup steps."""
 
@@ -74,7 +78,15 @@ HORIZON = 2 / 3
 def _fit(curves: list[Curve], law_name: str, s: Setting, lam: float | None) -> FitResult:
     law = make_law(law_name, lam=lam, warmup_ld=s.method == "paper")
     method = s.method if law_name == "mpl" else "lbfgs"
-    return fit(curves, law, starts=s.starts, delta=s.delta, method=method, adam_steps=s.adam_steps)
+    return fit(
+        curves,
+        law,
+        starts=s.starts,
+        delta=s.delta,
+        method=method,
+        adam_steps=s.adam_steps,
+        weight_decay=s.weight_decay,
+    )
 
 
 @dataclass

@@ -45,6 +45,8 @@ ALPHA_GRID = np.round(np.arange(0.05, 1.5001, 0.01), 10)
 START = {"C": 1.0, "beta": 0.5, "gamma": 0.5}
 SCALE_LR, SHAPE_LR = 5e-2, 5e-3
 SCALE_PARAMS = ("L0", "A", "B", "C")
+FLOOR = 1e-3
+"""Below FLOOR times the observed loss, log(prediction) continues linearly (`safe_log`)."""
 
 
 def _huber_np(r: np.ndarray, delta: float) -> np.ndarray:
@@ -57,14 +59,7 @@ def instant_drop_fit(
 ) -> dict[str, float]:
     """Stage 1: (L0, A, alpha, B) of `L0 + A s^-alpha - B drop` (s = S1 + S_W,
     drop = eta_0 - eta_t at each observed point) under Huber(log residual)."""
-    log_y = np.log(loss)
-
-    def objective(q: np.ndarray) -> float:
-        pred = q[0] + q[1] * s_total ** (-q[2]) - q[3] * drop
-        if np.any(pred <= 0):
-            return 1e30
-        return float(np.mean(_huber_np(np.log(pred) - log_y, delta))) / delta**2
-
+    objective = _instant_objective(s_total, drop, loss, delta)
     best: tuple[float, np.ndarray] | None = None
     for alpha in ALPHA_GRID:
         mat = np.stack([np.ones_like(s_total), s_total ** (-alpha), -drop], 1)
@@ -75,15 +70,43 @@ def instant_drop_fit(
         if best is None or f < best[0]:
             best = (f, q)
     assert best is not None
+    q = refine_instant_drop(best[1], s_total, drop, loss, delta)
+    return {"L0": float(q[0]), "A": float(q[1]), "alpha": float(q[2]), "B": float(q[3])}
+
+
+def safe_log(pred: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """log(pred) above `floor`, continued below it by its tangent there, so a trial
+    point that predicts a loss near or below zero gets a finite objective whose
+    slope points back (a 1e30 wall instead has no slope, and a finite-difference
+    or autograd gradient there is zero or meaningless)."""
+    return np.log(np.maximum(pred, floor)) + (np.minimum(pred, floor) - floor) / floor
+
+
+def _instant_objective(
+    s_total: np.ndarray, drop: np.ndarray, loss: np.ndarray, delta: float
+) -> Callable[[np.ndarray], float]:
+    log_y, floor = np.log(loss), FLOOR * loss
+
+    def objective(q: np.ndarray) -> float:
+        pred = q[0] + q[1] * s_total ** (-q[2]) - q[3] * drop
+        return float(np.mean(_huber_np(safe_log(pred, floor) - log_y, delta))) / delta**2
+
+    return objective
+
+
+def refine_instant_drop(
+    q0: np.ndarray, s_total: np.ndarray, drop: np.ndarray, loss: np.ndarray, delta: float
+) -> np.ndarray:
+    """L-BFGS-B on stage 1's objective from `q0` = (L0, A, alpha, B); `q0` if no better."""
+    objective = _instant_objective(s_total, drop, loss, delta)
     res = minimize(
         objective,
-        best[1],
+        q0,
         method="L-BFGS-B",
         bounds=[(0.0, None), (0.0, None), (1e-3, 5.0), (0.0, None)],
         options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-9},
     )
-    q = res.x if res.fun <= best[0] else best[1]
-    return {"L0": float(q[0]), "A": float(q[1]), "alpha": float(q[2]), "B": float(q[3])}
+    return np.asarray(res.x if res.fun <= objective(q0) else q0)
 
 
 def adam_refine(
