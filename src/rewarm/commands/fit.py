@@ -63,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("auto", "staged", "paper", "lbfgs"),
         help="mpl: 'auto' (default: the setting whose held-out error, leaving out each "
         "curve and the last third of all, is lowest: the two-stage fit as published, with "
-        "Huber 1e-2, 50 Adam steps or weight decay 0.01, or the fit to convergence), "
+        "Huber 1e-2, 50 Adam steps or weight decay 0.01), "
         "'staged' (the paper's two-stage fit), 'paper' (the same, "
         "as literally as its released code: warmup inside LD, AdamW decay) or 'lbfgs' "
         "(grid of starts + L-BFGS-B to convergence, as for tissue)",
