@@ -10,8 +10,8 @@ and 32), cut into units of 1-4 MiB (`rewarm.data.parts.unit_size`). One
 byte-level BPE of 8,192 ids, trained once on a sample and saved as a Hugging Face
 tokenizer directory, serves both sides (`tokenizer.kind = "hf:DIR"`).
 
-Each measurement runs in a fresh process on the same cores, each side twice per
-size, in turns (the second round in reverse order; the faster run of each counts):
+Each measurement runs in a fresh process on the same cores, each side three times per
+size, in turns (every other round in reverse order; the fastest run of each counts):
 
 - rewarm: `prepare(cfg, force=True)` with `data.workers` = the cores: resolving and
   hashing the files, tokenizing in resumable units in worker processes, the held-out
@@ -59,7 +59,7 @@ import common
 TARGET_RATIO = 0.8
 TARGET_MEMORY_GROWTH = 1.25
 FILE_BYTES = 24 << 20  # .jsonl files of this size (larger than a unit: they are cut)
-REPEATS = 2  # each side runs this many times per size, alternating; the fastest counts
+REPEATS = 3  # each side runs this many times per size, alternating; the fastest counts
 
 
 def write_corpus(root: Path, total_bytes: int) -> int:
