@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -20,6 +22,21 @@ class LawParam:
     """Optimised as log(value) (positive scale parameters spanning decades)."""
     linear: bool = False
     """The law is linear in it, so starts solve for it by least squares."""
+
+
+def pack(free: Sequence[LawParam], params: Mapping[str, float]) -> np.ndarray:
+    """The optimiser's vector for `params`: each free parameter clipped to its bounds,
+    in log space where `log`."""
+    vals = []
+    for p in free:
+        v = min(max(params[p.name], p.lo), p.hi)
+        vals.append(math.log(v) if p.log else v)
+    return np.array(vals)
+
+
+def bounds(free: Sequence[LawParam]) -> list[tuple[float, float]]:
+    """L-BFGS-B bounds of `pack`'s vector."""
+    return [(math.log(p.lo), math.log(p.hi)) if p.log else (p.lo, p.hi) for p in free]
 
 
 class Design(Protocol):

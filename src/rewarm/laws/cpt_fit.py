@@ -40,7 +40,7 @@ from scipy.optimize import nnls
 
 from rewarm import atomic
 from rewarm.errors import UserError
-from rewarm.laws import cpt, intervals
+from rewarm.laws import base, cpt, intervals
 from rewarm.laws.cpt_runs import CPTRun
 from rewarm.laws.fit import HUBER_DELTA, best_of_starts
 from rewarm.laws.goodness import fit_metrics
@@ -110,14 +110,10 @@ class _Objective:
         return {**out, **self.fixed}
 
     def pack(self, params: dict[str, float]) -> np.ndarray:
-        vals = []
-        for p in self.free:
-            v = min(max(params[p.name], p.lo), p.hi)
-            vals.append(math.log(v) if p.log else v)
-        return np.array(vals)
+        return base.pack(self.free, params)
 
     def bounds(self) -> list[tuple[float, float]]:
-        return [(math.log(p.lo), math.log(p.hi)) if p.log else (p.lo, p.hi) for p in self.free]
+        return base.bounds(self.free)
 
     def value_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         p = self.unpack(z)

@@ -34,7 +34,7 @@ from scipy.optimize import minimize, nnls
 
 from rewarm import atomic
 from rewarm.errors import UserError
-from rewarm.laws import areas
+from rewarm.laws import areas, base
 from rewarm.laws.base import D, Design, Law
 from rewarm.laws.curves import Curve
 from rewarm.laws.goodness import fit_metrics
@@ -139,14 +139,10 @@ class _Problem(Generic[D]):
         return out
 
     def pack(self, params: dict[str, float]) -> np.ndarray:
-        vals = []
-        for p in self.free:
-            v = min(max(params[p.name], p.lo), p.hi)
-            vals.append(math.log(v) if p.log else v)
-        return np.array(vals)
+        return base.pack(self.free, params)
 
     def bounds(self) -> list[tuple[float, float]]:
-        return [(math.log(p.lo), math.log(p.hi)) if p.log else (p.lo, p.hi) for p in self.free]
+        return base.bounds(self.free)
 
     def predict(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.cat([d.evaluate(p) for d in self.designs])
