@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from rewarm.laws import cpt
+from rewarm.laws.cpt_fit import domain_form
 from rewarm.runlog import EvalRecord, RunLogWriter, RunStart, StageRecord, TrainRecord
 
 PT, CPT_STEPS, WARM, PEAK = 120, 80, 10, 3e-3
@@ -50,9 +51,12 @@ def write_arm(
     seed: int = 0,
     pt_floor: float = 0.1,
     one_stage: bool = False,
+    true: dict[str, dict[str, float]] | None = None,
+    form: str = "exp",
 ) -> Path:
     """One arm's run; `pt_floor`: where its stage-1 cosine ends (x peak); `one_stage`:
-    the pre-training alone, no CPT stage."""
+    the pre-training alone, no CPT stage; `true`, `form`: the law's parameters (default
+    `TRUE`) and replay factor."""
     run = root / arm
     run.mkdir(parents=True, exist_ok=True)
     eta = np.concatenate([[0.0], pt_lr(pt_floor), cpt_lr(arm)])
@@ -74,8 +78,9 @@ def write_arm(
             log.write(StageRecord(stage="docs", index=0, event="end", step=k, tokens=k))
             log.write(StageRecord(stage="code", index=1, event="start", step=k, tokens=k))
         if k % 8 == 0:
-            for d, p in TRUE.items():
-                y = float(cpt.predict(p, areas.take(np.array([k])))[0])
+            for d, p in (TRUE if true is None else true).items():
+                f = domain_form(form, d, {"code"})  # stage 2 trains code
+                y = float(cpt.predict(p, areas.take(np.array([k])), f)[0])
                 y *= 1 + noise * rng.standard_normal()
                 log.write(EvalRecord(step=k, tokens=k, stage=stage, domain=d, loss=y))
     last = eta.size - 1

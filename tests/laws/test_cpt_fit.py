@@ -16,10 +16,13 @@ from rewarm.laws.cpt_fit import (
     HUBER_DELTA,
     _linear_start,
     _Objective,
+    cpt_fit_from_dict,
     domain_data,
     fit_cpt,
     fit_domain,
+    load_raw,
     replay_fixed,
+    save_cpt_fit,
     score_run,
 )
 from rewarm.laws.cpt_runs import read_cpt_run
@@ -53,7 +56,7 @@ def test_run_reading_and_shared_pt_points(runs: Path) -> None:
 
 def test_fit_on_three_arms_predicts_another_replay_ratio(runs: Path) -> None:
     fit_runs = [read_cpt_run(runs / a) for a, _ in ARMS[:3]]
-    result = fit_cpt(fit_runs, lam=cpt.LAM)
+    result = fit_cpt(fit_runs, lam=cpt.LAM, replay_form="exp")  # the factor of the runs
     assert result.options["replay_fitted"] == [0.0, 0.05]
     assert {f.left_out for f in result.folds} == {"naive", "rewarm", "rewarm+replay"}
     for name, per in result.metrics.items():
@@ -68,6 +71,39 @@ def test_fit_on_three_arms_predicts_another_replay_ratio(runs: Path) -> None:
     single = fit_cpt(fit_runs[:2], folds=False)
     assert all(p["a1"] == 0.0 and p["a2"] == 0.0 for p in single.params.values())
     assert single.folds == []
+
+
+def test_power_replay_form_is_fitted_and_predicts_other_ratios(tmp_path: Path) -> None:
+    """Runs whose shift follows a power of each domain's own share (docs, replayed:
+    F2 = 1 - r^k; code, trained: (1 - r)^k): fitted with that factor on replay 0 and
+    5%, the law predicts 25% and 50%; the exponential factor, pinned at 5%, does not."""
+    true = {
+        "docs": {**TRUE["docs"], "a2": float(np.log(0.35))},  # 5% replay removes 35%
+        "code": {**TRUE["code"], "a2": float(np.log(2.0))},  # 5%: keeps 90% of the gain
+    }
+    for arm, replay in (*ARMS[:3], ("r25", 0.25), ("r50", 0.5)):
+        write_arm(tmp_path, arm, replay, true=true, form="power")
+    fit_runs = [read_cpt_run(tmp_path / a) for a, _ in ARMS[:3]]
+    power = fit_cpt(fit_runs, lam=cpt.LAM, folds=False, replay_form="power")
+    exp = fit_cpt(fit_runs, lam=cpt.LAM, folds=False, replay_form="exp")
+    assert power.form == "power" and power.options["trained"] == ["code"]
+    assert power.domain_form("code") == "power-new" and power.domain_form("docs") == "power"
+    for arm in ("r25", "r50"):
+        run = read_cpt_run(tmp_path / arm)
+        good, bad = score_run(power, run), score_run(exp, run)
+        for d in TRUE:
+            assert good[f"cpt:{d}"]["pred_e"] < 2e-3, (arm, d)
+        assert bad["cpt:docs"]["pred_e"] > 3 * good["cpt:docs"]["pred_e"], arm
+    # the form travels with the saved fit
+    path = tmp_path / "fit.json"
+    save_cpt_fit(power, path)
+    raw = load_raw(path)
+    assert cpt_fit_from_dict(raw, str(path)).form == "power"
+    raw["options"]["replay_form"] = "cubic"
+    with pytest.raises(UserError, match="replay_form"):
+        cpt_fit_from_dict(raw, str(path))
+    with pytest.raises(UserError, match="unknown replay form"):
+        fit_cpt(fit_runs, replay_form="cubic")
 
 
 def test_cpt_commands(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,6 +145,13 @@ def test_cpt_commands(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert {r["replay"] for r in ranking} >= {0.0, 0.05, 0.2}
     assert main(["plan", str(out), "--total", "60", "--weights", "math=1"]) == 2
     assert "not a fitted domain" in capsys.readouterr().err
+    # the replay factor is a CPT option, saved with the fit and printed
+    capsys.readouterr()
+    assert main(["fit", arms[0], "--replay-form", "power"]) == 2
+    assert "--replay-form power: applies to --law cpt only" in capsys.readouterr().err
+    assert main(["fit", *arms, "--law", "cpt", "--replay-form", "power", "--out", str(out)]) == 0
+    assert "(replay factor: power)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["options"]["replay_form"] == "power"
 
 
 def test_objective_is_finite_where_a_trial_step_predicts_negative_losses(runs: Path) -> None:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.optimize import minimize_scalar
 
 from rewarm.laws import cpt
 
@@ -102,14 +103,58 @@ def test_replay_factors():
     np.testing.assert_allclose(y, base - 20.0 * a5.s2_cpt * math.exp(0.5) + shift, rtol=1e-10)
 
 
-@pytest.mark.parametrize("a2", [0.0, 1e-8, -2.0, 3.0])
-def test_closed_form_jacobian_matches_finite_differences(a2):
+def test_power_replay_factor():
+    r = np.array([0.0, 0.05, 0.25, 0.5, 1.0])
+    for a2 in (-1.5, 0.0, 0.7):
+        f, _ = cpt.shift_factor(1.0 - r, a2, "power")
+        # 1 - r^k, k = exp(a2): no replay keeps the whole shift, all replay none of it
+        np.testing.assert_allclose(f, 1.0 - r ** math.exp(a2), rtol=1e-12, atol=1e-15)
+        assert f[0] == 1.0 and f[-1] == 0.0
+        g, _ = cpt.shift_factor(1.0 - r, a2, "power-new")  # a trained domain: (1 - r)^k
+        np.testing.assert_allclose(g, (1.0 - r) ** math.exp(a2), rtol=1e-12, atol=1e-15)
+        assert g[0] == 1.0 and g[-1] == 0.0
+    # a2 = 0: every factor is 1 - r
+    np.testing.assert_allclose(
+        cpt.shift_factor(1.0 - r, 0.0, "power-new")[0], 1.0 - r, rtol=1e-12, atol=1e-15
+    )
+    np.testing.assert_allclose(
+        cpt.shift_factor(1.0 - r, 0.0, "power")[0], cpt.shift_factor(1.0 - r, 0.0)[0], atol=1e-15
+    )
+    # Pinned to the same share at 5% (40% of the shift removed), the power form removes
+    # less at 50% than the exponential one: it saturates more slowly.
+    k = math.log(0.4) / math.log(0.05)  # 5% replay removes 40% of the shift
+    a2 = minimize_scalar(
+        lambda z: (cpt.shift_factor(np.array([0.95]), z)[0][0] - 0.6) ** 2,
+        bounds=(-30, 30),
+        method="bounded",
+    ).x
+    fp = cpt.shift_factor(1.0 - r, math.log(k), "power")[0]
+    fe = cpt.shift_factor(1.0 - r, a2)[0]
+    assert fp[1] == pytest.approx(0.6) and fe[1] == pytest.approx(0.6, abs=1e-6)
+    assert fp[3] > fe[3]  # at 50%, the power form keeps more of the shift
+    with pytest.raises(ValueError, match="unknown replay form"):
+        cpt.shift_factor(r, 0.0, "linear")
+
+
+@pytest.mark.parametrize(
+    ("a2", "form"),
+    [
+        (0.0, "exp"),
+        (1e-8, "exp"),
+        (-2.0, "exp"),
+        (3.0, "exp"),
+        (0.0, "power"),
+        (-1.2, "power"),
+        (0.8, "power-new"),
+    ],
+)
+def test_closed_form_jacobian_matches_finite_differences(a2, form):
     eta, transfer, _ = _schedule(np.random.default_rng(2))
     a = cpt.cpt_areas(eta, transfer, replay=0.3).take(np.arange(10, eta.size))
     p = _p(a1=0.7, a2=a2)
-    _, jac = cpt.evaluate(p, a, jacobian=True)
+    _, jac = cpt.evaluate(p, a, jacobian=True, form=form)
     for name in cpt.NAMES:
         h = 1e-6 * max(abs(p[name]), 1.0)
-        up = cpt.predict({**p, name: p[name] + h}, a)
-        down = cpt.predict({**p, name: p[name] - h}, a)
+        up = cpt.predict({**p, name: p[name] + h}, a, form)
+        down = cpt.predict({**p, name: p[name] - h}, a, form)
         np.testing.assert_allclose(jac[name], (up - down) / (2 * h), rtol=1e-5, atol=1e-8)

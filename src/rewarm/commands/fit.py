@@ -34,6 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "transfer point, or all of a one-stage run) and nothing after; later predictions "
         "with --schedule continue its pre-training (repeatable)",
     )
+    p.add_argument(
+        "--replay-form",
+        choices=("exp", "power"),
+        help="--law cpt: how replay ratio r scales the shift term: 'exp', the paper's "
+        "(1 - exp(-a2 (1 - r))) / (1 - exp(-a2)), or 'power', 1 - r^exp(a2) "
+        "(default: see docs/laws.md)",
+    )
     p.add_argument("--out", metavar="FIT.json", help="write the parameters and metrics here")
     p.add_argument("--plot", metavar="PNG", help="plot fitted vs actual curves")
     p.add_argument(
@@ -75,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         return _fit_cpt(args)
     if args.pretrain_only:
         raise UserError(f"--pretrain-only {args.pretrain_only[0]}: applies to --law cpt only")
+    if args.replay_form:
+        raise UserError(f"--replay-form {args.replay_form}: applies to --law cpt only")
     from rewarm.laws.curves import parse_spec
     from rewarm.laws.fit import save_fit
     from rewarm.laws.inputs import load_curves
@@ -154,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _fit_cpt(args: argparse.Namespace) -> int:
     """`--law cpt`: the CPT law fitted to run directories sharing a first stage."""
-    from rewarm.laws.cpt_fit import fit_cpt, save_cpt_fit
+    from rewarm.laws.cpt_fit import DEFAULT_REPLAY_FORM, fit_cpt, save_cpt_fit
     from rewarm.laws.cpt_plots import plot_runs
     from rewarm.laws.cpt_runs import read_cpt_run
 
@@ -171,7 +180,7 @@ def _fit_cpt(args: argparse.Namespace) -> int:
         if not Path(raw).is_dir():
             raise UserError(f"{raw}: --law cpt reads rewarm run directories (eval records)")
         runs.append(read_cpt_run(Path(raw), stage=args.stage, pretrain_only=pt_only))
-    result = fit_cpt(runs, lam=lam)
+    result = fit_cpt(runs, lam=lam, replay_form=args.replay_form or DEFAULT_REPLAY_FORM)
     print(f"law: cpt   runs: {', '.join(result.runs)}   fit time: {result.seconds:.1f} s")
     sel = result.options["lam_selection"]
     if len(sel) > 1:
@@ -181,7 +190,8 @@ def _fit_cpt(args: argparse.Namespace) -> int:
         )
     print(
         f"transfer at update {result.options['transfer']}; replay ratios in the runs: "
-        f"{', '.join(f'{r:g}' for r in result.options['replay_fitted'])}"
+        f"{', '.join(f'{r:g}' for r in result.options['replay_fitted'])} "
+        f"(replay factor: {result.form})"
     )
     if result.options["pretrain_only"]:
         print(

@@ -30,6 +30,15 @@ could not be checked here): F1(0) = F2(r_cpt = 1) = 1, so without replay the law
 exactly the base law and B keeps its meaning (the shift with no replay). a1 and a2
 are only fitted when the runs have different replay ratios; otherwise they are 0.
 
+A second shift factor, `form="power"`, is a power of the domain's own share s of the
+CPT batches, k = exp(a2) (the D-CPT law of Que et al. 2024, arXiv 2406.01375, models
+a domain's loss as a power of its share of the mixture): for a domain the CPT stage
+does not train (replay is its share, s = r) the share of the shift replay removes is
+s^k, F2 = 1 - r^k; for a domain it trains (s = 1 - r) the share of the shift kept is
+s^k, F2 = (1 - r)^k (`shift_factor`'s form "power-new"). At a2 = 0 every factor is
+1 - r. Which one `rewarm fit` uses by default, and the runs that decided it, are in
+docs/laws.md.
+
 Evaluation points: an `eval` record at step k follows updates 1..k, so the areas at
 k sum eta[1..k] (`eta[j]` = LR of update j, `eta[0] = 0`).
 """
@@ -62,6 +71,12 @@ PARAMS: tuple[LawParam, ...] = (
     LawParam("a2", -30.0, 30.0),
 )
 REPLAY_PARAMS = ("a1", "a2")
+REPLAY_FORMS = ("exp", "power")
+"""Shift factors F2: the paper's exponential in r_cpt and a power of the domain's own
+share (see above)."""
+DOMAIN_FORMS = ("exp", "power", "power-new")
+"""F2 of one domain: "power" for a domain the CPT stage does not train, "power-new" for
+one it trains."""
 NAMES = tuple(p.name for p in PARAMS)
 
 
@@ -118,10 +133,21 @@ def cpt_areas(
     )
 
 
-def shift_factor(r_cpt: np.ndarray, a2: float) -> tuple[np.ndarray, np.ndarray]:
-    """F2 = (1 - exp(-a2 r_cpt)) / (1 - exp(-a2)) and dF2/da2; continuous at a2 = 0,
-    where F2 = r_cpt (second-order series below |a2| = 1e-6)."""
+def shift_factor(r_cpt: np.ndarray, a2: float, form: str = "exp") -> tuple[np.ndarray, np.ndarray]:
+    """F2 and dF2/da2 (`DOMAIN_FORMS`). `exp`: (1 - exp(-a2 r_cpt)) / (1 - exp(-a2)),
+    continuous at a2 = 0, where F2 = r_cpt (second-order series below |a2| = 1e-6).
+    `power`: 1 - r^k with r = 1 - r_cpt, k = exp(a2); `power-new`: r_cpt^k. Both are 1
+    without replay for every a2."""
     x = np.asarray(r_cpt, dtype=np.float64)
+    if form in ("power", "power-new"):
+        s = np.clip(x if form == "power-new" else 1.0 - x, 0.0, 1.0)  # the domain's share
+        k = math.exp(a2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sk = s**k
+            d = np.where(s > 0, sk * np.log(np.where(s > 0, s, 1.0)) * k, 0.0)
+        return (sk, d) if form == "power-new" else (1.0 - sk, -d)
+    if form != "exp":
+        raise ValueError(f"unknown replay form {form!r} (one of {', '.join(DOMAIN_FORMS)})")
     if abs(a2) < 1e-6:
         return x + a2 * x * (1 - x) / 2, x * (1 - x) / 2
     u, v = np.expm1(-a2 * x), math.expm1(-a2)
@@ -130,17 +156,18 @@ def shift_factor(r_cpt: np.ndarray, a2: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate(
-    p: dict[str, float], a: Areas, jacobian: bool = False
+    p: dict[str, float], a: Areas, jacobian: bool = False, form: str = "exp"
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The law at the points of `a` and, with `jacobian`, its derivative in every
-    parameter (closed form; the fit calls this thousands of times, so no autograd)."""
+    parameter (closed form; the fit calls this thousands of times, so no autograd);
+    `form`: the shift's replay factor (`REPLAY_FORMS`)."""
     s1 = a.s1_pt + a.s1_cpt
     with np.errstate(divide="ignore"):  # S1 = 0 before the first update: L = inf there
         power = s1 ** -p["alpha"]
     e1 = np.exp(p["a1"] * a.replay)
     base = 1.0 + p["E"] * a.s1_cpt
     decay = base ** -p["beta"]
-    f2, df2 = shift_factor(1.0 - a.replay, p["a2"])
+    f2, df2 = shift_factor(1.0 - a.replay, p["a2"], form)
     shift = 1.0 - decay
     pred = (
         p["L0"] + p["A"] * power - p["C1"] * a.s2_pt - p["C2"] * a.s2_cpt * e1 + p["B"] * shift * f2
@@ -164,6 +191,6 @@ def evaluate(
     return pred, jac
 
 
-def predict(params: dict[str, float], a: Areas) -> np.ndarray:
-    """The law at every point of `a`."""
-    return evaluate(params, a)[0]
+def predict(params: dict[str, float], a: Areas, form: str = "exp") -> np.ndarray:
+    """The law at every point of `a` (`form`: the shift's replay factor)."""
+    return evaluate(params, a, form=form)[0]

@@ -47,6 +47,8 @@ from rewarm.laws.goodness import fit_metrics
 from rewarm.laws.threads import single_thread
 
 LINEAR = ("L0", "A", "C1", "C2", "B")
+DEFAULT_REPLAY_FORM = "power"
+"""The shift's replay factor `rewarm fit --law cpt` uses (`cpt.REPLAY_FORMS`)."""
 
 
 @dataclass
@@ -98,8 +100,11 @@ class _Objective:
     """Mean Huber(log pred - log y) / delta^2 and its gradient in the packed vector z
     (scale parameters as log values), from the law's closed-form Jacobian."""
 
-    def __init__(self, data: DomainData, fixed: dict[str, float], delta: float) -> None:
+    def __init__(
+        self, data: DomainData, fixed: dict[str, float], delta: float, form: str = "exp"
+    ) -> None:
         self.a = data.areas
+        self.form = form
         self.log_y = np.log(data.loss)
         self.free = [p for p in cpt.PARAMS if p.name not in fixed]
         self.fixed = dict(fixed)
@@ -117,7 +122,7 @@ class _Objective:
 
     def value_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         p = self.unpack(z)
-        pred, jac = cpt.evaluate(p, self.a, jacobian=True)
+        pred, jac = cpt.evaluate(p, self.a, jacobian=True, form=self.form)
         if not np.all(np.isfinite(pred)):
             return 1e30, np.zeros_like(z)
         # A prediction below 1/1000 of the loss counts as that (flat): a finite, large
@@ -135,13 +140,15 @@ class _Objective:
         return float(value.sum() * scale), np.nan_to_num(grad)
 
 
-def _linear_start(data: DomainData, nonlinear: dict[str, float]) -> dict[str, float] | None:
+def _linear_start(
+    data: DomainData, nonlinear: dict[str, float], form: str = "exp"
+) -> dict[str, float] | None:
     """(L0, A, C1, C2, B) by least squares on the loss for fixed (alpha, E, beta, a1,
     a2): non-negative except B, which enters as two non-negative columns (B+ - B-)."""
     a, r = data.areas, data.areas.replay
     q = nonlinear
     shift = 1.0 - (1.0 + q["E"] * a.s1_cpt) ** -q["beta"]
-    f2, _ = cpt.shift_factor(1.0 - r, q["a2"])
+    f2, _ = cpt.shift_factor(1.0 - r, q["a2"], form)
     b_col = shift * f2
     cols = np.stack(
         [
@@ -175,12 +182,17 @@ def replay_fixed(ratios: int) -> dict[str, float]:
 
 
 def fit_domain(
-    data: DomainData, ratios: int, delta: float = HUBER_DELTA, starts: int = 2
+    data: DomainData,
+    ratios: int,
+    delta: float = HUBER_DELTA,
+    starts: int = 2,
+    form: str = "exp",
 ) -> tuple[dict[str, float], float]:
     """One domain's parameters and objective (see the module docstring); `ratios`:
-    the number of distinct replay ratios among the runs (`replay_fixed`)."""
+    the number of distinct replay ratios among the runs (`replay_fixed`); `form`: the
+    shift's replay factor (`cpt.REPLAY_FORMS`)."""
     fixed = replay_fixed(ratios)
-    obj = _Objective(data, fixed, delta)
+    obj = _Objective(data, fixed, delta, form)
     smax = float(data.areas.s1_cpt.max()) or 1.0
     grid = [
         {"alpha": al, "E": e / smax, "beta": be, "a1": 0.0, "a2": 0.0}
@@ -191,7 +203,7 @@ def fit_domain(
     best = best_of_starts(
         obj.value_and_grad,
         obj.bounds(),
-        [None if (p0 := _linear_start(data, g)) is None else obj.pack(p0) for g in grid],
+        [None if (p0 := _linear_start(data, g, form)) is None else obj.pack(p0) for g in grid],
         starts,
         options={"maxiter": 300, "ftol": 1e-11, "gtol": 1e-8},
         what="CPT-law objective",
@@ -223,6 +235,16 @@ class CPTFit:
     def domains(self) -> list[str]:
         return list(self.params)
 
+    @property
+    def form(self) -> str:
+        """The shift's replay factor (`cpt.REPLAY_FORMS`); fits from before it was a
+        choice used `exp`."""
+        return str(self.options.get("replay_form", "exp"))
+
+    def domain_form(self, domain: str) -> str:
+        """`domain`'s factor (`cpt.DOMAIN_FORMS`)."""
+        return domain_form(self.form, domain, self.options.get("trained", []))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "law": "cpt",
@@ -249,8 +271,9 @@ class CPTFit:
         a = a.take(np.asarray(steps, dtype=np.int64))
         out = {}
         for d, p in self.params.items():
-            centre = cpt.predict(p, a)
-            preds = [cpt.predict(f.params[d], a) for f in self.folds if d in f.params]
+            form = self.domain_form(d)
+            centre = cpt.predict(p, a, form)
+            preds = [cpt.predict(f.params[d], a, form) for f in self.folds if d in f.params]
             errs = [
                 np.asarray(f.errors.get(d, []), dtype=np.float64)
                 for f in self.folds
@@ -261,11 +284,28 @@ class CPTFit:
         return out
 
 
+def domain_form(form: str, domain: str, trained: list[str] | set[str]) -> str:
+    """The factor of one domain (`cpt.DOMAIN_FORMS`) for the fit's `form`: `power` is a
+    power of the domain's own share, r for a domain the CPT stage does not train and
+    1 - r for one it trains (`trained`)."""
+    return "power-new" if form == "power" and domain in trained else form
+
+
+def trained_domains(runs: list[CPTRun]) -> list[str]:
+    """Domains some run's CPT stage trains (its mix)."""
+    return sorted({d for r in runs if not r.pretrain_only for d in r.trained})
+
+
 def _fit_all(
-    runs: list[CPTRun], domains: list[str], lam: float, delta: float
+    runs: list[CPTRun], domains: list[str], lam: float, delta: float, form: str
 ) -> dict[str, dict[str, float]]:
     ratios = len({r.replay for r in runs if not r.pretrain_only})
-    return {d: fit_domain(domain_data(runs, d, lam), ratios, delta)[0] for d in domains}
+    trained = trained_domains(runs)
+    out = {}
+    for d in domains:
+        data = domain_data(runs, d, lam)
+        out[d] = fit_domain(data, ratios, delta, form=domain_form(form, d, trained))[0]
+    return out
 
 
 LAMS = (0.999, 0.995, 0.99, 0.95, 0.9)
@@ -275,22 +315,23 @@ the momentum of a drop barely decays at 0.999, so shorter runs may need less."""
 
 
 def _folds(
-    runs: list[CPTRun], domains: list[str], lam: float, delta: float
+    runs: list[CPTRun], domains: list[str], lam: float, delta: float, form: str
 ) -> tuple[list[Fold], float]:
     """Leave-one-run-out fits and their mean held-out PredE (over runs and domains); runs
     read `pretrain_only` stay in every fit."""
     out, pred_e = [], []
+    trained = trained_domains(runs)
     for k, left in enumerate(runs):
         if left.pretrain_only:
             continue
         rest = [r for i, r in enumerate(runs) if i != k]
         shared = any(r.pt_key == left.pt_key for r in rest)
-        fp = _fit_all(rest, domains, lam, delta)
+        fp = _fit_all(rest, domains, lam, delta, form)
         errors = {}
         for d in domains:
             steps, loss = left.points[d]
             keep = steps > left.transfer if shared else np.ones(steps.size, dtype=bool)
-            pred = cpt.predict(fp[d], left.areas(steps[keep], lam))
+            pred = cpt.predict(fp[d], left.areas(steps[keep], lam), domain_form(form, d, trained))
             errors[d] = intervals.summarise(loss[keep] / pred - 1.0).tolist()
             pred_e.append(float(np.mean(np.abs(pred - loss[keep]) / loss[keep])))
         out.append(Fold(left.name, fp, errors))
@@ -302,12 +343,18 @@ def fit_cpt(
     lam: float | str = "auto",
     delta: float = HUBER_DELTA,
     folds: bool = True,
+    replay_form: str = DEFAULT_REPLAY_FORM,
 ) -> CPTFit:
     """Fit every domain evaluated in all runs, with leave-one-run-out folds when K >= 2.
 
     `lam="auto"`: the momentum factor in `LAMS` with the lowest mean held-out PredE
     over the folds (0.999 with one run); a number fixes it. Runs read `pretrain_only`
-    add their pre-training points (see the module docstring)."""
+    add their pre-training points (see the module docstring). `replay_form`: the
+    shift's replay factor (`cpt.REPLAY_FORMS`)."""
+    if replay_form not in cpt.REPLAY_FORMS:
+        raise UserError(
+            f"unknown replay form {replay_form!r} (one of {', '.join(cpt.REPLAY_FORMS)})"
+        )
     if not runs:
         raise UserError("no runs to fit")
     full = [r for r in runs if not r.pretrain_only]
@@ -328,10 +375,10 @@ def fit_cpt(
         if folds and len(full) >= 2:
             best = float("inf")
             for cand in candidates:
-                fs, scores[f"{cand:g}"] = _folds(runs, domains, cand, delta)
+                fs, scores[f"{cand:g}"] = _folds(runs, domains, cand, delta, replay_form)
                 if scores[f"{cand:g}"] < best:
                     best, chosen, fold_list = scores[f"{cand:g}"], cand, fs
-        params = _fit_all(runs, domains, chosen, delta)
+        params = _fit_all(runs, domains, chosen, delta, replay_form)
     first = next((r for r in runs if r.pretrain_only), full[0])
     result = CPTFit(
         params=params,
@@ -342,6 +389,8 @@ def fit_cpt(
             "lam": chosen,
             "lam_selection": scores,
             "huber_delta": delta,
+            "replay_form": replay_form,
+            "trained": trained_domains(runs),
             "level": intervals.LEVEL,
             "transfer": first.transfer,
             "warmup": first.warmup,
@@ -366,7 +415,7 @@ def score_run(fit: CPTFit, run: CPTRun) -> dict[str, dict[str, float]]:
         if d not in run.points:
             continue
         steps, loss = run.points[d]
-        pred = cpt.predict(p, run.areas(steps, lam))
+        pred = cpt.predict(p, run.areas(steps, lam), fit.domain_form(d))
         out[d] = fit_metrics(loss, pred)
         after = steps > run.transfer
         if after.any():
@@ -414,6 +463,8 @@ def cpt_fit_from_dict(raw: dict[str, Any], where: str) -> CPTFit:
         options = dict(raw["options"])
         for key in ("lam", "transfer", "warmup", "pt_eta"):
             options[key]  # noqa: B018 (required)
+        if options.get("replay_form", "exp") not in cpt.REPLAY_FORMS:
+            raise ValueError(f"unknown replay_form {options['replay_form']!r}")
         return CPTFit(
             params=params,
             runs=list(raw.get("runs", [])),

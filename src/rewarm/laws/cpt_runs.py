@@ -46,6 +46,8 @@ class CPTRun:
     """Update where the first LR ramp ends (the momentum starts there)."""
     pretrain_only: bool = False
     """Only the pre-training part was read (`read_cpt_run(pretrain_only=True)`)."""
+    trained: tuple[str, ...] = ()
+    """Domains in the CPT stage's mix (the others are replayed or not trained)."""
 
     def areas(self, steps: np.ndarray, lam: float = cpt.LAM) -> cpt.Areas:
         full = cpt.cpt_areas(self.eta, self.transfer, self.replay, lam, self.warmup)
@@ -115,6 +117,7 @@ def read_cpt_run(path: str | Path, stage: str | None = None, pretrain_only: bool
             if pretrain_only
             else float((cfg["stages"][index].get("replay") or {}).get("fraction", 0.0))
         )
+        trained = () if pretrain_only else tuple(sorted(cfg["stages"][index].get("mix") or {}))
     except (KeyError, IndexError, TypeError, AttributeError, ValueError):
         raise UserError(
             f"{path}: the run's config has no stages[{index}] to read replay from"
@@ -142,4 +145,5 @@ def read_cpt_run(path: str | Path, stage: str | None = None, pretrain_only: bool
         points=points,
         warmup=warmup,
         pretrain_only=pretrain_only,
+        trained=trained,
     )
