@@ -8,7 +8,12 @@ curves: "curve mean"), PredE / WorstE over all held-out points pooled, the fit
 time, and for the fits that carry intervals the share of held-out points inside
 the nominal 90% interval; write them to benchmarks/results/laws.json.
 
-    python benchmarks/laws.py [--quick] [--data DIR] [--out JSON] [--figures DIR]
+    python benchmarks/laws.py [--quick] [--data DIR] [--sizes 25M 100M] [--out JSON]
+                              [--figures DIR] [--menus]
+
+`--data benchmarks/data/mpl-curves --sizes 400M`: the same protocol on the paper's
+400M curves, which are not part of the shared test set (their README says where they
+come from); `--menus` adds the default fit with `lbfgs` in its menu ("mpl +lbfgs").
 
 Rows: "mpl" (the default fit, `rewarm fit --law mpl`: the staged fit's settings
 chosen by validation on the three fit curves, with intervals; `laws.select`),
@@ -37,7 +42,7 @@ from rewarm import atomic
 from rewarm.laws.curves import PAPER_FIT, PAPER_HELD_OUT, read_paper_curve
 from rewarm.laws.fit import evaluate_curves, fit, make_law
 from rewarm.laws.goodness import curve_mean
-from rewarm.laws.select import held_out, predict_band, select_and_fit
+from rewarm.laws.select import MPL_SETTINGS, Setting, held_out, predict_band, select_and_fit
 
 # (row label, law, fit method): MPL's default two-stage fit, the same as literally as
 # the paper's released code, MPL fitted to convergence, and Tissue.
@@ -49,6 +54,8 @@ VARIANTS = [
     ("tissue", "tissue", "auto"),
 ]
 TARGETS = {"25M": (0.00110, 0.00409), "100M": (0.00142, 0.00583)}
+MENU_LBFGS = (*MPL_SETTINGS, Setting("lbfgs", "lbfgs"))
+"""The menu before the shared test set was seen: the four staged settings and lbfgs."""
 HERE = Path(__file__).resolve().parent
 
 
@@ -80,22 +87,27 @@ def main() -> int:
     )
     ap.add_argument("--out", type=Path, default=HERE / "results" / "laws.json")
     ap.add_argument("--figures", type=Path, help="write mpl-intervals-SIZE.png here")
+    ap.add_argument("--sizes", nargs="+", default=["25M", "100M"])
+    ap.add_argument("--menus", action="store_true", help="also the menu with lbfgs")
     args = ap.parse_args()
-    if not (args.data / "25M").is_dir():
-        print(f"no loss curves under {args.data} (use --data)", file=sys.stderr)
+    missing = [z for z in args.sizes if not (args.data / z).is_dir()]
+    if missing:
+        print(f"no loss curves under {args.data / missing[0]} (use --data)", file=sys.stderr)
         return 2
     starts, max_iter = (1, 100) if args.quick else (2, 200)
+    variants = [*VARIANTS, ("mpl +lbfgs", "mpl", "auto")] if args.menus else VARIANTS
     rows = []
-    for size in ("25M", "100M"):
+    for size in args.sizes:
         train = [read_paper_curve(args.data, size, n) for n in PAPER_FIT]
         test = [read_paper_curve(args.data, size, n) for n in PAPER_HELD_OUT]
-        for label, law_name, method in VARIANTS:
+        for label, law_name, method in variants:
             coverage = None
             if method == "auto":  # what `rewarm fit` runs: settings by validation, intervals
-                res = select_and_fit(train, law_name)
+                menu = MENU_LBFGS if label == "mpl +lbfgs" else None
+                res = select_and_fit(train, law_name, menu)
                 law = res.law_object()
                 coverage = held_out(res, test)["coverage"]
-                if args.figures and law_name == "mpl":
+                if args.figures and label == "mpl":
                     plot_intervals(args.figures / f"mpl-intervals-{size}.png", res, test, size)
             else:
                 law = make_law(law_name, warmup_ld=method == "paper")
@@ -134,8 +146,8 @@ def main() -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         h, a = r["held_out"], r["held_out_pooled"]
-        tgt = TARGETS[r["size"]]
-        target = f"{tgt[0]:.5f} / {tgt[1]:.5f}" if r["law"].startswith("mpl") else ""
+        tgt = TARGETS.get(r["size"])
+        target = f"{tgt[0]:.5f} / {tgt[1]:.5f}" if tgt and r["law"].startswith("mpl") else ""
         cov = "" if r["coverage_90"] is None else f"{r['coverage_90']:.1%}"
         print(
             f"| {r['size']} | {r['law']} ({r['setting']}) | {h['r2']:.5f} | {h['mae']:.5f} "
@@ -143,7 +155,7 @@ def main() -> int:
             f"| {cov} | {r['fit_seconds']:.1f} | {target} |"
         )
     doc = {
-        "command": "python benchmarks/laws.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python benchmarks/laws.py", *sys.argv[1:]]),
         "protocol": {"fit": PAPER_FIT, "held_out": PAPER_HELD_OUT, "truncate_24000": True},
         "machine": {
             "platform": platform.platform(),

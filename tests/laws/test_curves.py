@@ -25,9 +25,24 @@ def write_csv(path: Path, rows: list[tuple[int, float, float]]) -> Path:
     return path
 
 
+MPL_400M = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "mpl-curves" / "400M"
+
+
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared loss curves not present")
 def test_builtin_schedules_reproduce_every_sampled_lr() -> None:
-    for path in sorted(SHARED.glob("*/*.csv")):
+    _check_sampled_lrs(sorted(SHARED.glob("*/*.csv")))
+
+
+def test_400m_curves_follow_the_builtin_schedules() -> None:
+    """The paper's 400M curves (benchmarks/data/mpl-curves, not the test set) use the
+    same nine schedules as the shared 25M and 100M ones."""
+    paths = sorted(MPL_400M.glob("*.csv"))
+    assert len(paths) == 9
+    _check_sampled_lrs(paths)
+
+
+def _check_sampled_lrs(paths: list[Path]) -> None:
+    for path in paths:
         with path.open() as fh:
             rows = list(csv.DictReader(fh))
         steps = np.array([int(r["step"]) for r in rows])
