@@ -37,9 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--replay-form",
         choices=("exp", "power"),
-        help="--law cpt: how replay ratio r scales the shift term: 'exp', the paper's "
-        "(1 - exp(-a2 (1 - r))) / (1 - exp(-a2)), or 'power', 1 - r^exp(a2) "
-        "(default: see docs/laws.md)",
+        help="--law cpt: how replay ratio r scales the shift term: 'power' (default), a "
+        "power k = exp(a2) of each domain's share of the CPT batches: 1 - r^k for a domain "
+        "the CPT stage does not train, (1 - r)^k for one it trains; or 'exp', the paper's "
+        "(1 - exp(-a2 (1 - r))) / (1 - exp(-a2)) (docs/laws.md)",
     )
     p.add_argument("--out", metavar="FIT.json", help="write the parameters and metrics here")
     p.add_argument("--plot", metavar="PNG", help="plot fitted vs actual curves")

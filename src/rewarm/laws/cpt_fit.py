@@ -297,15 +297,13 @@ def trained_domains(runs: list[CPTRun]) -> list[str]:
 
 
 def _fit_all(
-    runs: list[CPTRun], domains: list[str], lam: float, delta: float, form: str
+    runs: list[CPTRun], forms: dict[str, str], lam: float, delta: float
 ) -> dict[str, dict[str, float]]:
+    """Every domain of `forms` (domain -> its factor, `domain_form`) fitted to `runs`."""
     ratios = len({r.replay for r in runs if not r.pretrain_only})
-    trained = trained_domains(runs)
-    out = {}
-    for d in domains:
-        data = domain_data(runs, d, lam)
-        out[d] = fit_domain(data, ratios, delta, form=domain_form(form, d, trained))[0]
-    return out
+    return {
+        d: fit_domain(domain_data(runs, d, lam), ratios, delta, form=f)[0] for d, f in forms.items()
+    }
 
 
 LAMS = (0.999, 0.995, 0.99, 0.95, 0.9)
@@ -315,23 +313,22 @@ the momentum of a drop barely decays at 0.999, so shorter runs may need less."""
 
 
 def _folds(
-    runs: list[CPTRun], domains: list[str], lam: float, delta: float, form: str
+    runs: list[CPTRun], forms: dict[str, str], lam: float, delta: float
 ) -> tuple[list[Fold], float]:
     """Leave-one-run-out fits and their mean held-out PredE (over runs and domains); runs
     read `pretrain_only` stay in every fit."""
     out, pred_e = [], []
-    trained = trained_domains(runs)
     for k, left in enumerate(runs):
         if left.pretrain_only:
             continue
         rest = [r for i, r in enumerate(runs) if i != k]
         shared = any(r.pt_key == left.pt_key for r in rest)
-        fp = _fit_all(rest, domains, lam, delta, form)
+        fp = _fit_all(rest, forms, lam, delta)
         errors = {}
-        for d in domains:
+        for d, form in forms.items():
             steps, loss = left.points[d]
             keep = steps > left.transfer if shared else np.ones(steps.size, dtype=bool)
-            pred = cpt.predict(fp[d], left.areas(steps[keep], lam), domain_form(form, d, trained))
+            pred = cpt.predict(fp[d], left.areas(steps[keep], lam), form)
             errors[d] = intervals.summarise(loss[keep] / pred - 1.0).tolist()
             pred_e.append(float(np.mean(np.abs(pred - loss[keep]) / loss[keep])))
         out.append(Fold(left.name, fp, errors))
@@ -368,6 +365,10 @@ def fit_cpt(
         domains = sorted(set.intersection(*(set(r.points) for r in full)))
         if not domains:
             raise UserError("the runs share no evaluated domain")
+        # Each domain's factor, once for the fit and all its folds: a fold that leaves
+        # out the only run training a domain still treats it as trained.
+        trained = trained_domains(runs)
+        forms = {d: domain_form(replay_form, d, trained) for d in domains}
         candidates = LAMS if lam == "auto" else (float(lam),)
         scores: dict[str, float] = {}
         fold_list: list[Fold] = []
@@ -375,10 +376,10 @@ def fit_cpt(
         if folds and len(full) >= 2:
             best = float("inf")
             for cand in candidates:
-                fs, scores[f"{cand:g}"] = _folds(runs, domains, cand, delta, replay_form)
+                fs, scores[f"{cand:g}"] = _folds(runs, forms, cand, delta)
                 if scores[f"{cand:g}"] < best:
                     best, chosen, fold_list = scores[f"{cand:g}"], cand, fs
-        params = _fit_all(runs, domains, chosen, delta, replay_form)
+        params = _fit_all(runs, forms, chosen, delta)
     first = next((r for r in runs if r.pretrain_only), full[0])
     result = CPTFit(
         params=params,
@@ -390,7 +391,7 @@ def fit_cpt(
             "lam_selection": scores,
             "huber_delta": delta,
             "replay_form": replay_form,
-            "trained": trained_domains(runs),
+            "trained": trained,
             "level": intervals.LEVEL,
             "transfer": first.transfer,
             "warmup": first.warmup,
